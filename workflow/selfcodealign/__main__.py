@@ -1,0 +1,3 @@
+from selfcodealign.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Command line: ``python -m selfcodealign <stage> <step> ...``; the Snakemake rules call it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from selfcodealign.config import ConfigError, validate_config, validate_section
+
+log = logging.getLogger("selfcodealign")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from selfcodealign.seeds import commands as seeds
+
+    parser = argparse.ArgumentParser(prog="selfcodealign", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    stages = parser.add_subparsers(dest="stage", required=True)
+
+    check = stages.add_parser("check-config", help="validate a config file against the schema")
+    check.add_argument("configfile")
+    check.set_defaults(func=_check_config, section=None)
+
+    seed_stage = stages.add_parser("seeds", help="seed gathering steps")
+    steps = seed_stage.add_subparsers(dest="step", required=True)
+    seeds.add_commands(steps)
+    return parser
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    with open(args.configfile, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    validate_config(config)
+    print(f"{args.configfile}: valid")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        if args.section:
+            args.settings = validate_section(args.settings, *args.section)
+        return func(args) or 0
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,188 @@
+"""The seed stage's command-line steps: each reads files, writes files and a counts file."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+
+from selfcodealign.cli_args import add_settings, json_object
+from selfcodealign.funnel import StepCounts, build_funnel, merge_counts
+from selfcodealign.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from selfcodealign.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.sources import plan_shards
+
+    specs = plan_shards(args.settings, args.shards)
+    for spec in specs:
+        write_json(os.path.join(args.outdir, f"shard-{spec['shard']}.json"), spec)
+    total = sum(len(s.get("files", [])) for s in specs)
+    log.info("planned %d shards (%s files listed)", len(specs), total or "streamed")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.extract import extract_records
+    from selfcodealign.seeds.sources import iter_shard_files, shard_size
+
+    spec = read_json(args.shard)
+    counts = StepCounts("extract")
+    files = progress(iter_shard_files(spec), "extract", total=shard_size(spec), unit="file")
+    write_jsonl(
+        args.output,
+        extract_records(
+            files,
+            counts,
+            require_triple_quotes=args.settings["require_triple_quoted_docstring"],
+            max_file_bytes=args.settings["max_file_bytes"],
+        ),
+    )
+    counts.save(args.counts)
+    log.info(
+        "extract: %d files -> %d functions; %s", counts.input, counts.output, dict(counts.removed)
+    )
+    return 0
+
+
+def _benchmark_texts(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.decontamination import load_benchmark_texts
+
+    texts = load_benchmark_texts(args.settings)
+    write_json(args.output, texts)
+    log.info("benchmark texts: %s", {name: len(t) for name, t in texts.items()})
+    return 0
+
+
+def _filter(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.filters import StaticFilter
+
+    texts = read_json(args.benchmarks)
+    static = StaticFilter(args.settings, itertools.chain.from_iterable(texts.values()))
+    counts = StepCounts("static_filters", extra={"benchmarks": sorted(texts)})
+    records = progress(read_jsonl(args.input), "filter", unit="fn")
+    write_jsonl(args.output, static.apply(records, counts))
+    counts.save(args.counts)
+    log.info("filters: %d -> %d; %s", counts.input, counts.output, dict(counts.removed))
+    return 0
+
+
+def _typecheck(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.typecheck import typecheck_records
+
+    counts = StepCounts("typecheck")
+    records = progress(read_jsonl(args.input), "typecheck", unit="fn")
+    write_jsonl(args.output, typecheck_records(records, args.settings, counts))
+    counts.save(args.counts)
+    log.info("typecheck: %d -> %d; %s", counts.input, counts.output, dict(counts.removed))
+    return 0
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from selfcodealign.seeds.dedup import dedup_seeds
+
+    counts = StepCounts("dedup")
+    records = itertools.chain.from_iterable(read_jsonl(path) for path in args.inputs)
+    kept = dedup_seeds(
+        progress(records, "dedup", unit="fn"), args.settings, args.seed, counts, args.workers
+    )
+    write_jsonl(args.output, kept)
+    counts.save(args.counts)
+    log.info("dedup: %d -> %d; %s", counts.input, counts.output, dict(counts.removed))
+    return 0
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from selfcodealign.config import validate_section
+    from selfcodealign.generation import load_backend
+    from selfcodealign.seeds.judge import judge_records
+
+    counts = StepCounts("docstring_judge")
+    records = progress(read_jsonl(args.input), "judge", unit="fn")
+    backend = load_backend(validate_section(args.model, "model"), gpus=args.gpus)
+    write_jsonl(args.output, judge_records(records, backend, args.settings, args.seed, counts))
+    counts.save(args.counts)
+    log.info("judge: %d -> %d; %s", counts.input, counts.output, dict(counts.removed))
+    return 0
+
+
+def _gather(args: argparse.Namespace) -> int:
+    by_step: dict[str, list[StepCounts]] = {}
+    for path in args.counts:
+        counts = StepCounts.load(path)
+        by_step.setdefault(counts.step, []).append(counts)
+    funnel = build_funnel(merge_counts(parts) for parts in by_step.values())
+    written = write_jsonl(args.output, read_jsonl(args.input))
+    if written != funnel["final"]:
+        raise RuntimeError(
+            f"{args.input} has {written} seeds but the funnel ends at {funnel['final']}"
+        )
+    write_json(args.funnel, funnel)
+    log.info("seeds: %d written to %s", written, args.output)
+    return 0
+
+
+def add_commands(steps: argparse._SubParsersAction) -> None:
+    """Register the seed steps on the ``seeds`` sub-command."""
+    plan = steps.add_parser("plan", help="split the configured source into shard specs")
+    add_settings(plan, "seeds", "source")
+    plan.add_argument("--shards", type=int, required=True)
+    plan.add_argument("--outdir", required=True)
+    plan.set_defaults(func=_plan)
+
+    extract = steps.add_parser("extract", help="extract documented top-level functions")
+    add_settings(extract, "seeds", "extract")
+    extract.add_argument("--shard", required=True, help="a shard spec written by 'plan'")
+    extract.add_argument("--output", required=True)
+    extract.add_argument("--counts", required=True)
+    extract.set_defaults(func=_extract)
+
+    bench = steps.add_parser("benchmark-texts", help="load benchmark texts for decontamination")
+    add_settings(bench, "seeds", "decontamination")
+    bench.add_argument("--output", required=True)
+    bench.set_defaults(func=_benchmark_texts)
+
+    filt = steps.add_parser("filter", help="apply the static filters")
+    add_settings(filt, "seeds", "filters")
+    filt.add_argument("--input", required=True)
+    filt.add_argument("--benchmarks", required=True, help="JSON written by 'benchmark-texts'")
+    filt.add_argument("--output", required=True)
+    filt.add_argument("--counts", required=True)
+    filt.set_defaults(func=_filter)
+
+    typecheck = steps.add_parser("typecheck", help="keep functions Pyright finds no error in")
+    add_settings(typecheck, "seeds", "typecheck")
+    typecheck.add_argument("--input", required=True)
+    typecheck.add_argument("--output", required=True)
+    typecheck.add_argument("--counts", required=True)
+    typecheck.set_defaults(func=_typecheck)
+
+    dedup = steps.add_parser("dedup", help="exact and MinHash near-duplicate removal")
+    add_settings(dedup, "seeds", "dedup")
+    dedup.add_argument("--inputs", nargs="+", required=True)
+    dedup.add_argument("--seed", type=int, default=3407)
+    dedup.add_argument("--workers", type=int, default=1)
+    dedup.add_argument("--output", required=True)
+    dedup.add_argument("--counts", required=True)
+    dedup.set_defaults(func=_dedup)
+
+    judge = steps.add_parser("judge", help="docstring-quality judge with the base model")
+    add_settings(judge, "seeds", "judge")
+    judge.add_argument("--model", type=json_object, default={}, help="JSON of config key model")
+    judge.add_argument("--gpus", type=int, default=0)
+    judge.add_argument("--seed", type=int, default=3407)
+    judge.add_argument("--input", required=True)
+    judge.add_argument("--output", required=True)
+    judge.add_argument("--counts", required=True)
+    judge.set_defaults(func=_judge)
+
+    gather = steps.add_parser("gather", help="write seeds.jsonl and the stage's funnel")
+    gather.add_argument("--input", required=True)
+    gather.add_argument("--counts", nargs="+", required=True, help="counts files in step order")
+    gather.add_argument("--output", required=True)
+    gather.add_argument("--funnel", required=True)
+    gather.set_defaults(func=_gather, section=None)
