@@ -1,17 +1,23 @@
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-
-validate(config, "../schemas/config.schema.yaml")
-
 # The package lives beside the rules: jobs (local, SLURM, conda, container) inherit this
 # environment, so `python -m selfcodealign` works in each without installing the package.
 PACKAGE_DIR = Path(workflow.current_basedir).parent
+sys.path.insert(0, str(PACKAGE_DIR))
+
+from selfcodealign.config import validate_config
+
+# A one-line error per bad key (with the allowed keys or values) before Snakemake's own
+# validation, which fills in the schema's defaults.
+validate_config(config)
+validate(config, "../schemas/config.schema.yaml")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
         filter(None, [str(PACKAGE_DIR), os.environ.get("PYTHONPATH")])

@@ -1,0 +1,53 @@
+"""Shared fixtures: repository paths and the HumanEval+ data beside the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SELFCODEALIGN_SHARED", REPO.parent / "shared"))
+HUMANEVALPLUS = SHARED / "data" / "humanevalplus" / "HumanEvalPlus-v0.1.10.jsonl.gz"
+HUMANEVALPLUS_MINI = SHARED / "data" / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl.gz"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def humanevalplus() -> Path:
+    if not HUMANEVALPLUS.exists():
+        pytest.skip(f"HumanEval+ data not found at {HUMANEVALPLUS}")
+    return HUMANEVALPLUS
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow to ``dest``, so a test's results never touch the repository."""
+    for name in ("Snakefile", "workflow", "config", "envs", "profiles"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy(source, dest / name)
+    return dest
+
+
+def snakemake_env() -> dict[str, str]:
+    """The environment for a snakemake subprocess: this interpreter's bin first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random-init Qwen2 with a BPE tokenizer trained on this repository's prompts."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tiny_model import build_tiny_model
+
+    texts = [p.read_text() for p in (REPO / "workflow").rglob("*.py")]
+    texts += [p.read_text() for p in (REPO / "workflow" / "prompts").glob("*.yaml")]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), texts)

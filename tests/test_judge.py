@@ -1,0 +1,73 @@
+"""The docstring judge: prompt construction, verdict parsing, and a real tiny model run."""
+
+from __future__ import annotations
+
+import pytest
+from selfcodealign.config import validate_section
+from selfcodealign.funnel import StepCounts
+from selfcodealign.generation import Backend, Completion, SamplingSettings
+from selfcodealign.seeds.judge import build_prompt, judge_records, load_judge_prompt, parse_verdict
+
+SETTINGS = validate_section({"batch_size": 2}, "seeds", "judge")
+FUNCTION = 'def half(x):\n    """Return half of x."""\n    return x / 2\n'
+
+
+def test_prompt_has_seven_examples_four_good_three_bad():
+    prompt = load_judge_prompt()
+    answers = [example["answer"] for example in prompt["examples"]]
+    assert sorted(answers) == ["No"] * 3 + ["Yes"] * 4
+
+
+def test_prompt_is_deterministic_per_row_and_shuffled_across_rows():
+    first = build_prompt(FUNCTION, row_seed=3407)
+    assert first == build_prompt(FUNCTION, row_seed=3407)
+    orders = {build_prompt(FUNCTION, row_seed=3407 + i) for i in range(20)}
+    assert len(orders) > 10
+    question = load_judge_prompt()["question"]
+    # seven answered examples, then the query left for the model to answer
+    assert first.count(question) == 8
+    assert first.endswith(f"return x / 2\n```\n{question}")
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [(" Yes", "yes"), ("yes.", "yes"), (" No\n", "no"), ("Maybe", "unclear"), ("", "unclear")],
+)
+def test_verdict_parsing(text, verdict):
+    assert parse_verdict(text) == verdict
+
+
+class ScriptedBackend(Backend):
+    """Answers from a script, recording the prompts: checks the step's bookkeeping only."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+
+    def generate(self, prompts, sampling: SamplingSettings):
+        assert sampling.temperature == 0 and sampling.max_tokens == 5 and sampling.stop == ("\n",)
+        self.prompts += prompts
+        return [[Completion(self.answers.pop(0), "stop")] for _ in prompts]
+
+
+def test_keep_on_yes_and_count_the_rest():
+    records = [{"id": str(i), "seed": FUNCTION} for i in range(5)]
+    backend = ScriptedBackend([" Yes", " No", " Yes", " hmm", " No"])
+    counts = StepCounts("docstring_judge")
+    kept = list(judge_records(records, backend, SETTINGS, seed=3407, counts=counts))
+    assert [r["id"] for r in kept] == ["0", "2"]
+    assert dict(counts.removed) == {"judge_no": 2, "judge_unclear": 1}
+    # row i's prompt uses seed + i, whatever the batching
+    assert backend.prompts == [build_prompt(FUNCTION, 3407 + i) for i in range(5)]
+
+
+def test_judge_runs_a_real_model(tiny_model):
+    from selfcodealign.generation import load_backend
+
+    backend = load_backend({"name": str(tiny_model), "backend": "transformers", "dtype": "float32"})
+    records = [{"id": str(i), "seed": FUNCTION} for i in range(3)]
+    counts = StepCounts("docstring_judge")
+    kept = list(judge_records(records, backend, SETTINGS, seed=1, counts=counts))
+    assert counts.input == 3
+    assert counts.output == len(kept)
+    assert counts.output + sum(counts.removed.values()) == 3
