@@ -113,7 +113,8 @@ rule seeds_dedup:
         "../../envs/seeds.yaml"
     threads: 8
     resources:
-        mem_mb=64000,
+        # The LSH index costs about 8 KB per function: about 8x the JSONL input, plus headroom.
+        mem_mb=lambda wildcards, input: int(2000 + 10 * input.size_mb),
         runtime=720,
     params:
         dedup=settings("seeds", "dedup"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from functools import partial
+from functools import cache, partial
 from multiprocessing import Pool
 
 import numpy as np
@@ -31,8 +31,28 @@ def shingles(text: str, ngram: int) -> list[bytes]:
     return [" ".join(tokens[i : i + ngram]).encode() for i in range(len(tokens) - ngram + 1)]
 
 
+@cache
+def _permutations(num_perm: int, seed: int):
+    """The hash permutations of a (num_perm, seed) pair, built once per process.
+
+    datasketch rebuilds them for every MinHash otherwise, which costs more than hashing a
+    typical function.
+    """
+    return MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+
+
+def _minhash(num_perm: int, seed: int, hashvalues: np.ndarray | None = None) -> MinHash:
+    return MinHash(
+        num_perm=num_perm,
+        seed=seed,
+        scheme=SCHEME,
+        hashvalues=hashvalues,
+        permutations=_permutations(num_perm, seed),
+    )
+
+
 def signature(text: str, ngram: int, num_perm: int, seed: int) -> np.ndarray:
-    minhash = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME)
+    minhash = _minhash(num_perm, seed)
     minhash.update_batch(shingles(text, ngram))
     return minhash.hashvalues
 
@@ -52,9 +72,7 @@ class NearDuplicateIndex:
         self._size = 0
 
     def add_if_new(self, hashvalues: np.ndarray) -> bool:
-        minhash = MinHash(
-            num_perm=self.num_perm, seed=self.seed, hashvalues=hashvalues, scheme=SCHEME
-        )
+        minhash = _minhash(self.num_perm, self.seed, hashvalues)
         if self._lsh.query(minhash):
             return False
         self._lsh.insert(self._size, minhash, check_duplication=False)
