@@ -10,6 +10,7 @@ if not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/seeds.smk"
+include: "workflow/rules/instruct.smk"
 
 
 rule all:

@@ -34,7 +34,14 @@ def planned_rules(workdir: Path, configfile: str) -> set[str]:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    proc = snakemake(workdir, "--configfile", "config/demo.yaml")
+    # The demo, shrunk: a briefly trained model and a handful of seeds.
+    config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
+    config["demo_model"]["steps"] = 40
+    config["generation"].update(max_seeds=4, batch_size=4)
+    for step in ("concepts", "instructions", "responses"):
+        config["generation"][step]["max_tokens"] = 64
+    (workdir / "config" / "fast.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "--configfile", "config/fast.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir
 
@@ -60,11 +67,11 @@ def test_demo_writes_seeds_and_funnel(demo_run):
 
 
 def test_rerun_with_nothing_changed_runs_nothing(demo_run):
-    assert planned_rules(demo_run, "config/demo.yaml") == set()
+    assert planned_rules(demo_run, "config/fast.yaml") == set()
 
 
 def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "demo.yaml").read_text())
+    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
     config["seeds"]["filters"] = {"max_lines": 40}
     changed = demo_run / "config" / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
@@ -73,13 +80,58 @@ def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
         "seeds_typecheck",
         "seeds_dedup",
         "seeds_gather",
+        "instruct_shard",
+        "instruct_gather",
         "all",
     }
 
 
 def test_a_dedup_setting_leaves_extraction_and_type_check_alone(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "demo.yaml").read_text())
+    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
     config["seeds"]["dedup"] = {"threshold": 0.7}
     changed = demo_run / "config" / "dedup.yaml"
     changed.write_text(yaml.safe_dump(config))
-    assert planned_rules(demo_run, "config/dedup.yaml") == {"seeds_dedup", "seeds_gather", "all"}
+    assert planned_rules(demo_run, "config/dedup.yaml") == {
+        "seeds_dedup",
+        "seeds_gather",
+        "instruct_shard",
+        "instruct_gather",
+        "all",
+    }
+
+
+def planned_jobs(workdir: Path, configfile: str) -> list[str]:
+    """Output files of the jobs a dry run plans."""
+    proc = snakemake(workdir, "-n", "--configfile", configfile)
+    assert proc.returncode == 0, proc.stderr
+    return re.findall(r"^\s+output: (.+)$", proc.stdout + proc.stderr, re.M)
+
+
+def test_the_response_temperature_reruns_responses_only(demo_run):
+    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
+    config["generation"]["responses"]["temperature"] = 0.9
+    (demo_run / "config" / "hot.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_jobs(demo_run, "config/hot.yaml")
+    generation = "results/demo/generation"
+    assert sorted(outputs) == sorted(
+        [
+            f"{generation}/responses/shard-0.jsonl",
+            f"{generation}/responses/shard-1.jsonl",
+            f"{generation}/responses.jsonl, {generation}/counts/responses.json",
+        ]
+    )
+
+
+def test_generation_writes_gathered_files_with_counts(demo_run):
+    generation = demo_run / "results" / "demo" / "generation"
+    for step in ("concepts", "instructions", "responses"):
+        assert (generation / f"{step}.jsonl").exists()
+        counts = json.loads((generation / "counts" / f"{step}.json").read_text())
+        assert counts["step"] == step
+        assert counts["input"] == counts["output"] + sum(counts["removed"].values())
+    concepts = json.loads((generation / "counts" / "concepts.json").read_text())
+    assert concepts["input"] == 4  # max_seeds
+    responses = json.loads((generation / "counts" / "responses.json").read_text())
+    instructions = json.loads((generation / "counts" / "instructions.json").read_text())
+    assert responses["input"] == 2 * instructions["output"]  # n = 2 samples each
+    assert (demo_run / "results" / "demo" / "demo-model" / "config.json").exists()

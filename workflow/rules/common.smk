@@ -34,6 +34,28 @@ TYPECHECK = config["seeds"]["typecheck"]["enabled"]
 JUDGE = config["seeds"]["judge"]["enabled"]
 JUDGE_GPUS = config["seeds"]["judge"]["gpus"]
 
+GEN = f"{RESULTS}/generation"
+GEN_SHARDS = config["generation"]["shards"]
+GEN_GPUS = config["generation"]["gpus"]
+POOL = "workflow/prompts/fewshot_pool.yaml"
+S2I = config["generation"]["pipeline"] == "s2i"
+# The prompt mode of each generation step (S->I replaces C->I in the ablation).
+STEP_MODE = {
+    "concepts": "s2c",
+    "instructions": "s2i" if S2I else "c2i",
+    "responses": "i2r",
+}
+PROMPT_SHOTS = {
+    mode: config["generation"][step]["shots"] for step, mode in STEP_MODE.items()
+}
+# The demo builds its own tiny model and uses it in place of model.name.
+DEMO_MODEL = config["demo_model"]["enabled"]
+MODEL_INPUTS = [f"{RESULTS}/demo-model"] if DEMO_MODEL else []
+MODEL_JSON = json.dumps(
+    {**config["model"], **({"name": MODEL_INPUTS[0]} if DEMO_MODEL else {})},
+    sort_keys=True,
+)
+
 
 def settings(*path):
     """One config section as JSON: a rule's params carry only its own stage's settings."""
@@ -44,7 +66,27 @@ def settings(*path):
 
 
 def all_targets():
-    return [f"{SEEDS}/seeds.jsonl", f"{SEEDS}/funnel.json"]
+    return [f"{SEEDS}/seeds.jsonl", f"{SEEDS}/funnel.json", f"{GEN}/responses.jsonl"]
+
+
+def generation_seeds():
+    """The rows the first generation step reads: seed functions, or snippets (ablation)."""
+    if config["generation"]["seed_source"] == "snippets":
+        return f"{GEN}/snippets.jsonl"
+    return f"{SEEDS}/seeds.jsonl"
+
+
+def step_input(step):
+    if step == "concepts" or (step == "instructions" and S2I):
+        return generation_seeds()
+    return f"{GEN}/{'concepts' if step == 'instructions' else 'instructions'}.jsonl"
+
+
+def max_rows_flag(step):
+    """generation.max_seeds limits the first step only; later steps follow from it."""
+    first = "instructions" if S2I else "concepts"
+    limit = config["generation"]["max_seeds"]
+    return f"--max-rows {limit}" if step == first and limit else ""
 
 
 def seed_dedup_inputs():

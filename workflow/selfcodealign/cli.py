@@ -7,12 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 
+from selfcodealign.cli_args import resolve_section
 from selfcodealign.config import ConfigError, validate_config, validate_section
 
 log = logging.getLogger("selfcodealign")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from selfcodealign.instruct import commands as instruct
     from selfcodealign.seeds import commands as seeds
 
     parser = argparse.ArgumentParser(prog="selfcodealign", description=__doc__)
@@ -26,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed_stage = stages.add_parser("seeds", help="seed gathering steps")
     steps = seed_stage.add_subparsers(dest="step", required=True)
     seeds.add_commands(steps)
+
+    instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
+    steps = instruct_stage.add_subparsers(dest="step", required=True)
+    instruct.add_commands(steps)
     return parser
 
 
@@ -48,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        if args.section:
-            args.settings = validate_section(args.settings, *args.section)
+        section = resolve_section(args)
+        if section:
+            args.settings = validate_section(args.settings, *section)
         return func(args) or 0
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -18,12 +18,22 @@ def json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def add_settings(parser: argparse.ArgumentParser, *section: str) -> None:
-    """``--settings JSON`` for one config section; ``main`` validates it and fills defaults."""
+def add_settings(parser: argparse.ArgumentParser, *section: str, of=None) -> None:
+    """``--settings JSON`` for one config section; ``main`` validates it and fills defaults.
+
+    ``of``, a function of the parsed arguments, picks the section when another argument
+    decides it (the prompt mode, say).
+    """
+    where = ".".join(section) if section else "the step's section"
     parser.add_argument(
         "--settings",
         type=json_object,
         default={},
-        help=f"JSON object of config key {'.'.join(section)} (defaults filled in)",
+        help=f"JSON object of config key {where} (defaults filled in)",
     )
-    parser.set_defaults(section=section)
+    parser.set_defaults(section=of or section)
+
+
+def resolve_section(args: argparse.Namespace) -> tuple[str, ...] | None:
+    section = getattr(args, "section", None)
+    return section(args) if callable(section) else section

@@ -1,4 +1,8 @@
-"""One interface for every generation backend: prompts in, completions with finish reasons out."""
+"""One interface for every generation backend: prompts in, completions with finish reasons out.
+
+All backends honour the same sampling settings and per-prompt seeds, and report for each
+sample why it ended: ``stop`` (a stop string or end of sequence) or ``length`` (the token limit).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,38 @@ class SamplingSettings:
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, settings: dict[str, Any], stop: tuple[str, ...], seed: int):
+        return cls(
+            n=settings["n"],
+            temperature=settings["temperature"],
+            top_p=settings["top_p"],
+            max_tokens=settings["max_tokens"],
+            stop=stop,
+            seed=seed,
+        )
+
 
 @dataclass(frozen=True)
 class Completion:
     text: str
-    finish_reason: str  # "stop" (a stop string or EOS) or "length" (hit max_tokens)
+    finish_reason: str  # "stop" (a stop string or end of sequence) or "length" (max_tokens)
+    tokens: int = 0  # generated tokens, for throughput figures
 
 
 class Backend(ABC):
     @abstractmethod
-    def generate(self, prompts: list[str], sampling: SamplingSettings) -> list[list[Completion]]:
-        """``sampling.n`` completions per prompt, in prompt order."""
+    def generate(
+        self, prompts: list[str], sampling: SamplingSettings, seeds: list[int] | None = None
+    ) -> list[list[Completion]]:
+        """``sampling.n`` completions per prompt, in prompt order.
+
+        ``seeds`` gives each prompt its own random seed (reproducible per row whatever the
+        batching); without it every prompt uses ``sampling.seed``.
+        """
+
+    def close(self) -> None:  # noqa: B027 (optional hook, nothing to release by default)
+        """Release the model or connections."""
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -35,15 +60,19 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def load_backend(model: dict[str, Any], gpus: int = 0) -> Backend:
+def load_backend(model: dict[str, Any], gpus: int = 0, openai: dict | None = None) -> Backend:
     """The backend named in the ``model`` config section."""
-    kind = model["backend"]
+    kind, dtype, revision = model["backend"], model.get("dtype", "auto"), model.get("revision")
     if kind == "transformers":
         from selfcodealign.generation.hf import TransformersBackend
 
-        return TransformersBackend(model["name"], dtype=model.get("dtype", "auto"))
+        return TransformersBackend(model["name"], dtype=dtype, revision=revision)
     if kind == "vllm":
         from selfcodealign.generation.vllm_backend import VllmBackend
 
-        return VllmBackend(model["name"], dtype=model.get("dtype", "auto"), gpus=max(gpus, 1))
-    raise ValueError(f"model.backend {kind!r} is not available for this step")
+        return VllmBackend(model["name"], dtype=dtype, gpus=max(gpus, 1), revision=revision)
+    if kind == "openai":
+        from selfcodealign.generation.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(model["name"], **(openai or {}))
+    raise ValueError(f"unknown model.backend {kind!r}")

@@ -6,31 +6,44 @@ from selfcodealign.generation.base import Backend, Completion, SamplingSettings
 
 
 class VllmBackend(Backend):
-    def __init__(self, model_name: str, dtype: str = "auto", gpus: int = 1):
+    def __init__(
+        self, model_name: str, dtype: str = "auto", gpus: int = 1, revision: str | None = None
+    ):
         from vllm import LLM
 
         self.llm = LLM(
             model=model_name,
+            revision=revision,
             dtype=dtype,
             tensor_parallel_size=gpus,
             enable_prefix_caching=True,  # few-shot prompts share long prefixes
         )
 
-    def generate(self, prompts: list[str], sampling: SamplingSettings) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[str], sampling: SamplingSettings, seeds: list[int] | None = None
+    ) -> list[list[Completion]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(
-            n=sampling.n,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            stop=list(sampling.stop),
-            seed=sampling.seed,
-        )
-        outputs = self.llm.generate(prompts, params)
+        seeds = seeds or [sampling.seed] * len(prompts)
+        params = [
+            SamplingParams(
+                n=sampling.n,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                stop=list(sampling.stop),
+                seed=seed,
+            )
+            for seed in seeds
+        ]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [
             [
-                Completion(o.text, "length" if o.finish_reason == "length" else "stop")
+                Completion(
+                    o.text,
+                    "length" if o.finish_reason == "length" else "stop",
+                    len(o.token_ids),
+                )
                 for o in out.outputs
             ]
             for out in outputs

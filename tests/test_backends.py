@@ -1,0 +1,87 @@
+"""The transformers and OpenAI-compatible backends on a real tiny model (vLLM: tests_vllm/)."""
+
+from __future__ import annotations
+
+import pytest
+from openai_server import CompletionServer
+from selfcodealign.generation import SamplingSettings, load_backend
+from selfcodealign.generation.base import truncate_at_stop
+
+PROMPTS = ["def add(a, b):\n", "class Stack:\n", "import re\n"]
+
+
+@pytest.fixture(scope="module")
+def hf_backend(tiny_model):
+    return load_backend({"name": str(tiny_model), "backend": "transformers", "dtype": "float32"})
+
+
+def test_truncate_at_stop():
+    assert truncate_at_stop("abc\n## Example 2", ("\n## Example",)) == ("abc", True)
+    assert truncate_at_stop("abc", ("x", "y")) == ("abc", False)
+    assert truncate_at_stop("a-b_c", ("_", "-")) == ("a", True)
+
+
+def test_transformers_n_samples_length_and_seeds(hf_backend):
+    sampling = SamplingSettings(n=3, temperature=0.7, max_tokens=6, seed=1)
+    out = hf_backend.generate(PROMPTS, sampling, seeds=[5, 6, 7])
+    assert [len(c) for c in out] == [3, 3, 3]
+    assert all(c.finish_reason == "length" and c.tokens == 6 for cs in out for c in cs)
+    # the same seeds give the same samples; other seeds give others
+    assert out == hf_backend.generate(PROMPTS, sampling, seeds=[5, 6, 7])
+    assert out != hf_backend.generate(PROMPTS, sampling, seeds=[8, 6, 7])
+
+
+def test_transformers_stops_at_a_stop_string(hf_backend):
+    greedy = SamplingSettings(n=1, temperature=0.0, max_tokens=24)
+    [[free]] = hf_backend.generate(PROMPTS[:1], greedy)
+    stop = free.text[10:14]  # a piece of what greedy decoding writes anyway
+    assert stop
+    [[stopped]] = hf_backend.generate(
+        PROMPTS[:1], SamplingSettings(n=1, temperature=0.0, max_tokens=24, stop=(stop,))
+    )
+    assert stopped.finish_reason == "stop"
+    assert stopped.text == free.text[: free.text.index(stop)]
+
+
+def test_openai_backend_against_a_loopback_server(hf_backend, tiny_model, monkeypatch):
+    monkeypatch.setenv("SCA_TEST_KEY", "sk-test-secret")
+    with CompletionServer(hf_backend, "tiny", fail_first=2) as server:
+        backend = load_backend(
+            {"name": "tiny", "backend": "openai"},
+            openai={
+                "base_url": server.base_url,
+                "api_key_env": "SCA_TEST_KEY",
+                "concurrency": 3,
+                "max_retries": 4,
+                "timeout_s": 60,
+            },
+        )
+        greedy = SamplingSettings(n=2, temperature=0.0, max_tokens=8, stop=("\n\n",))
+        out = backend.generate(PROMPTS, greedy, seeds=[1, 2, 3])
+        backend.close()
+    # two 503s were retried; every prompt got its n samples, in prompt order
+    assert len(server.requests) == len(PROMPTS) + 2
+    assert out == hf_backend.generate(PROMPTS, greedy, seeds=[1, 2, 3])
+    body = server.requests[-1]
+    assert {body["n"], body["max_tokens"], body["temperature"]} == {2, 8, 0.0}
+    assert body["stop"] == ["\n\n"] and body["seed"] in (1, 2, 3)
+    # the key travels in the Authorization header and nowhere else
+    assert all(h.get("authorization") == "Bearer sk-test-secret" for h in server.headers)
+    assert not any("sk-test-secret" in str(r) for r in server.requests)
+
+
+def test_openai_backend_gives_up_after_its_retries(hf_backend):
+    with CompletionServer(hf_backend, "tiny", fail_first=100) as server:
+        backend = load_backend(
+            {"name": "tiny", "backend": "openai"},
+            openai={"base_url": server.base_url, "max_retries": 1, "timeout_s": 30},
+        )
+        with pytest.raises(Exception, match="503|busy"):
+            backend.generate(PROMPTS[:1], SamplingSettings(max_tokens=4))
+    assert len(server.requests) == 2
+
+
+def test_openai_backend_needs_a_url(monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_BASE_URL"):
+        load_backend({"name": "m", "backend": "openai"}, openai={})

@@ -1,0 +1,143 @@
+"""Resumable shard runs (killed for real, then rerun) and the gather step's counts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from selfcodealign.funnel import StepCounts
+from selfcodealign.instruct.commands import gather_rows
+from selfcodealign.instruct.runner import shard_rows
+
+
+def _seeds(path: Path, n: int) -> Path:
+    rows = [
+        {"id": f"s{i}", "seed": f'def f{i}(x):\n    """Add {i}."""\n    return x + {i}\n'}
+        for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _command(model: Path, source: Path, output: Path, temperature: float = 0.7) -> list[str]:
+    settings = {"shots": 2, "temperature": temperature, "max_tokens": 48}
+    return [
+        sys.executable, "-m", "selfcodealign", "instruct", "run", "--mode", "s2c",
+        "--input", str(source), "--settings", json.dumps(settings),
+        "--model", json.dumps({"name": str(model), "backend": "transformers", "dtype": "float32"}),
+        "--batch-size", "1", "--output", str(output),
+    ]  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_shard_rows_split_by_global_index():
+    rows = [{"i": i} for i in range(10)]
+    assert [i for i, _ in shard_rows(rows, 1, 3, None)] == [1, 4, 7]
+    assert [i for i, _ in shard_rows(rows, 0, 3, 5)] == [0, 3]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_losing_or_repeating_rows(tiny_model, tmp_path):
+    source = _seeds(tmp_path / "seeds.jsonl", 30)
+    reference = tmp_path / "reference.jsonl"
+    subprocess.run(_command(tiny_model, source, reference), check=True, capture_output=True)
+
+    output = tmp_path / "resumed.jsonl"
+    partial = tmp_path / "resumed.jsonl.partial"
+    job = subprocess.Popen(_command(tiny_model, source, output), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if partial.exists() and partial.read_text().count("\n") >= 6:  # fingerprint + 5 rows
+            break
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)  # as a scheduler does at the time limit
+    job.wait()
+    assert not output.exists()
+    done = partial.read_text().count("\n") - 1
+    assert 5 <= done < 30
+    # a torn last line, as when the job dies mid-write, is cut on resume
+    with open(partial, "a") as handle:
+        handle.write('{"row": 29, "id": "s2')
+
+    rerun = subprocess.run(_command(tiny_model, source, output), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{done} rows already done" in rerun.stderr
+    assert not partial.exists()
+    resumed, expected = _rows(output), _rows(reference)
+    assert [r["row"] for r in resumed] == list(range(30))
+    # per-row seeds: the resumed run writes exactly what an uninterrupted run writes
+    assert resumed == expected
+
+
+@pytest.mark.slow
+def test_a_partial_run_of_other_settings_is_not_resumed(tiny_model, tmp_path):
+    source = _seeds(tmp_path / "seeds.jsonl", 4)
+    output = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text(json.dumps({"fingerprint": "other settings"}) + "\n" + '{"row": 0}\n')
+    run = subprocess.run(_command(tiny_model, source, output, 0.2), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "already done" not in run.stderr
+    assert [r["row"] for r in _rows(output)] == [0, 1, 2, 3]
+
+
+def _write(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_gather_merges_shards_in_row_order_and_counts_rejections(tmp_path):
+    shard0 = _write(
+        tmp_path / "0.jsonl",
+        [
+            {"row": 0, "id": "a", "status": "ok", "concepts": ["x"], "raw": "x"},
+            {"row": 2, "id": "c", "status": "truncated", "raw": "..."},
+        ],
+    )
+    shard1 = _write(
+        tmp_path / "1.jsonl",
+        [
+            {"row": 1, "id": "b", "status": "ok", "concepts": ["y"], "raw": "y"},
+            {"row": 3, "id": "d", "status": "empty_concepts", "raw": ""},
+        ],
+    )
+    counts = StepCounts("concepts")
+    rows = list(gather_rows("s2c", [shard0, shard1], counts))
+    assert rows == [{"id": "a", "concepts": ["x"]}, {"id": "b", "concepts": ["y"]}]
+    assert (counts.input, counts.output) == (4, 2)
+    assert dict(counts.removed) == {"truncated": 1, "empty_concepts": 1}
+
+
+def test_gather_flattens_response_samples(tmp_path):
+    samples = [
+        {"sample": 0, "status": "ok", "response": "r0", "tests": "assert 1"},
+        {"sample": 1, "status": "truncated"},
+        {"sample": 2, "status": "no_tests_section"},
+        {"sample": 3, "status": "ok", "response": "r3", "tests": "assert 3"},
+    ]
+    shard = _write(
+        tmp_path / "0.jsonl",
+        [{"row": 0, "id": "seed1", "instruction": "Do.", "samples": samples}],
+    )
+    counts = StepCounts("responses")
+    rows = list(gather_rows("i2r", [shard], counts))
+    assert [r["id"] for r in rows] == ["seed1-0", "seed1-3"]
+    assert rows[1] == {
+        "id": "seed1-3",
+        "instruction": "Do.",
+        "instruction_id": "seed1",
+        "sample": 3,
+        "response": "r3",
+        "tests": "assert 3",
+    }
+    assert (counts.input, counts.output) == (4, 2)
+    assert counts.extra["instructions"] == 1
+    assert dict(counts.removed) == {"truncated": 1, "no_tests_section": 1}

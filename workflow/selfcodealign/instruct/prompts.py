@@ -1,0 +1,150 @@
+"""Few-shot prompts for S->C, C->I, S->I and I->R, byte-identical across reruns.
+
+A prompt is a one-line system text for the mode, ``k`` examples drawn without replacement from
+the pool with a random state seeded by ``seed + row``, and the query the model completes.
+Sections use ``### <Name>`` headers and examples ``## Example <i>`` headers, so generation stops
+at the next header.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from selfcodealign.instruct.pool import DIFFICULTIES, Example
+
+EXAMPLE_HEADER = "## Example"
+SECTION = "### "
+
+SYSTEM = {
+    "s2c": "Each example lists the programming concepts that a Python code snippet illustrates.",
+    "c2i": (
+        "Each example turns a set of programming concepts and task properties into a new, "
+        "self-contained Python coding task."
+    ),
+    "s2i": "Each example turns a Python code snippet into a new, self-contained coding task.",
+    "i2r": (
+        "Each example answers a Python coding task with a short explanation and a solution, "
+        "followed by tests that check the solution."
+    ),
+}
+
+# The paper's property distribution: 50% function, 25% class, 25% program implementation.
+CATEGORY_WEIGHTS = {
+    "function implementation": 2,
+    "class implementation": 1,
+    "program implementation": 1,
+}
+
+
+def fenced(code: str) -> str:
+    return f"```python\n{code.strip(chr(10))}\n```"
+
+
+def snippet(code: str) -> str:
+    return f"{SECTION}Snippet\n{fenced(code)}"
+
+
+def concepts_section(concepts: Sequence[str]) -> str:
+    return f"{SECTION}Concepts\n{', '.join(concepts)}"
+
+
+def property_section(category: str, difficulty: str, concepts: Sequence[str] | None) -> str:
+    lines = [f"category: {category}", "language: Python", f"difficulty: {difficulty}"]
+    if concepts is not None:
+        lines.append(f"concepts: {', '.join(concepts)}")
+    return f"{SECTION}Property\n" + "\n".join(lines)
+
+
+def instruction_section(text: str) -> str:
+    return f"{SECTION}Instruction\n{text.strip()}"
+
+
+def response_section(response: str, tests: str) -> str:
+    return f"{SECTION}Response\n{response.strip()}\n\n{SECTION}Tests\n{fenced(tests)}"
+
+
+@dataclass(frozen=True)
+class Property:
+    category: str
+    difficulty: str
+
+
+def sample_property(rng: random.Random) -> Property:
+    categories = list(CATEGORY_WEIGHTS)
+    category = rng.choices(categories, weights=[CATEGORY_WEIGHTS[c] for c in categories])[0]
+    return Property(category, rng.choice(DIFFICULTIES))
+
+
+def _render(mode: str, example: Example) -> list[str]:
+    if mode == "s2c":
+        return [snippet(example.code), concepts_section(example.concepts)]
+    if mode == "c2i":
+        return [
+            property_section(example.category, example.difficulty, example.concepts),
+            instruction_section(example.instruction),
+        ]
+    if mode == "s2i":
+        return [
+            snippet(example.code),
+            property_section(example.category, example.difficulty, None),
+            instruction_section(example.instruction),
+        ]
+    if mode == "i2r":
+        return [
+            instruction_section(example.instruction),
+            response_section(example.response, example.tests),
+        ]
+    raise ValueError(f"unknown prompt mode {mode!r}")
+
+
+def _query(mode: str, row: dict, prop: Property | None) -> list[str]:
+    if mode == "s2c":
+        return [snippet(row["seed"]), f"{SECTION}Concepts\n"]
+    if mode == "c2i":
+        return [
+            property_section(prop.category, prop.difficulty, row["concepts"]),
+            f"{SECTION}Instruction\n",
+        ]
+    if mode == "s2i":
+        return [
+            snippet(row["seed"]),
+            property_section(prop.category, prop.difficulty, None),
+            f"{SECTION}Instruction\n",
+        ]
+    if mode == "i2r":
+        return [instruction_section(row["instruction"]), f"{SECTION}Response\n"]
+    raise ValueError(f"unknown prompt mode {mode!r}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    example_ids: tuple[str, ...]
+    property: Property | None
+
+
+def build_prompt(
+    mode: str, row: dict, pool: Sequence[Example], shots: int, row_seed: int
+) -> Prompt:
+    """The prompt for one input row; everything random comes from ``row_seed``."""
+    rng = random.Random(row_seed)
+    if shots > len(pool):
+        raise ValueError(f"{shots} shots asked but the pool has {len(pool)} examples")
+    examples = rng.sample(list(pool), shots)
+    prop = sample_property(rng) if mode in ("c2i", "s2i") else None
+    blocks = [SYSTEM[mode]]
+    for number, example in enumerate(examples, 1):
+        blocks.append(f"{EXAMPLE_HEADER} {number}\n\n" + "\n\n".join(_render(mode, example)))
+    query = _query(mode, row, prop)
+    blocks.append(f"{EXAMPLE_HEADER} {len(examples) + 1}\n\n" + "\n\n".join(query[:-1] + [""]))
+    text = "\n\n".join(blocks) + query[-1]
+    return Prompt(text, tuple(e.id for e in examples), prop)
+
+
+def stop_strings(mode: str) -> tuple[str, ...]:
+    """Where a completion ends: the next example, or (except for I->R) the next section."""
+    if mode == "i2r":
+        return (f"\n{EXAMPLE_HEADER}",)
+    return (f"\n{EXAMPLE_HEADER}", f"\n{SECTION}")
