@@ -18,6 +18,8 @@ from multiprocessing import Pool
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from selfcodealign.jsonl import batched
+
 _TOKEN = re.compile(r"\w+")
 # Pinned so that signatures (and so the kept set) do not change with datasketch defaults.
 SCHEME = "affine32"
@@ -80,17 +82,6 @@ class NearDuplicateIndex:
         return True
 
 
-def _blocks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    block: list[dict] = []
-    for record in records:
-        block.append(record)
-        if len(block) == size:
-            yield block
-            block = []
-    if block:
-        yield block
-
-
 def near_dedup(
     records: Iterable[dict],
     text_of: Callable[[dict], str],
@@ -111,7 +102,7 @@ def near_dedup(
     compute = partial(signature, ngram=ngram, num_perm=num_perm, seed=seed)
     pool = Pool(workers) if workers > 1 else None
     try:
-        for block in _blocks(records, block_size):
+        for block in batched(records, block_size):
             texts = [text_of(record) for record in block]
             # map keeps input order, so the result does not depend on scheduling.
             hashes = pool.map(compute, texts, chunksize=64) if pool else map(compute, texts)

@@ -25,7 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     from selfcodealign.config import validate_section
     from selfcodealign.generation import load_backend
     from selfcodealign.instruct.pool import POOL_PATH, load_pool
-    from selfcodealign.instruct.runner import file_digest, run_shard, shard_rows
+    from selfcodealign.instruct.runner import run_shard, shard_rows
+    from selfcodealign.resumable import file_digest
 
     model = validate_section(args.model, "model")
     openai = validate_section(args.openai, "openai")

@@ -9,14 +9,11 @@ the partial file becomes the output.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -30,21 +27,10 @@ from selfcodealign.instruct.parse import (
 )
 from selfcodealign.instruct.pool import Example
 from selfcodealign.instruct.prompts import build_prompt, stop_strings
-from selfcodealign.jsonl import dumps, write_jsonl
+from selfcodealign.jsonl import batched
+from selfcodealign.resumable import ResumableOutput, fingerprint
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def shard_rows(
@@ -97,23 +83,6 @@ def _interpret(mode: str, row: dict, prompt, completions: Sequence[Completion]) 
     return out
 
 
-def _resume(partial: Path, expected: str) -> set[int]:
-    """Rows already finished in ``partial``; restart it if it belongs to other settings."""
-    if not partial.exists():
-        return set()
-    with open(partial, "rb+") as handle:
-        data = handle.read()
-        # Cut a torn last line (the job died while writing it).
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            handle.truncate(end)
-        lines = data[:end].splitlines()
-    if not lines or json.loads(lines[0]).get("fingerprint") != expected:
-        partial.unlink()
-        return set()
-    return {json.loads(line)["row"] for line in lines[1:]}
-
-
 def run_shard(
     mode: str,
     rows: Iterable[tuple[int, dict]],
@@ -129,20 +98,17 @@ def run_shard(
     total: int | None = None,
 ) -> dict[str, int]:
     """Generate for every row not yet done; return how many rows ran now and were resumed."""
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
     expected = fingerprint(
         mode=mode, shots=shots, sampling=sampling, seed=seed, **fingerprint_parts
     )
-    done = _resume(partial, expected)
+    sink = ResumableOutput(output, expected)
+    done = set(sink.done)
     if done:
-        log.info("resuming %s: %d rows already done", partial, len(done))
+        log.info("resuming %s: %d rows already done", sink.partial, len(done))
     settings = SamplingSettings.from_config(
         {"n": 1, **sampling}, stop=stop_strings(mode), seed=seed
     )
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    ran = 0
-    tokens = 0
+    ran = tokens = 0
     started = time.monotonic()
     bar = tqdm(
         total=total,
@@ -152,38 +118,26 @@ def run_shard(
         file=sys.stderr,
         mininterval=0.5 if sys.stderr.isatty() else 30,
     )
-    with open(partial, "a", encoding="utf-8") as handle:
-        if not done:
-            handle.write(json.dumps({"fingerprint": expected}) + "\n")
-        batch: list[tuple[int, dict]] = []
 
-        def flush() -> None:
-            nonlocal ran, tokens
-            prompts = [build_prompt(mode, row, pool, shots, seed + index) for index, row in batch]
-            seeds = [seed + index for index, _ in batch]
-            results = backend.generate([p.text for p in prompts], settings, seeds)
-            for (index, row), prompt, completions in zip(batch, prompts, results, strict=True):
-                record = _interpret(mode, row, prompt, completions)
-                handle.write(dumps({"row": index, **record}) + "\n")
-                tokens += sum(c.tokens for c in completions)
-            handle.flush()
-            os.fsync(handle.fileno())
-            ran += len(batch)
-            bar.update(len(batch))
-            elapsed = max(time.monotonic() - started, 1e-9)
-            bar.set_postfix(tok_s=f"{tokens / elapsed:.1f}", row_s=f"{ran / elapsed:.2f}")
-            batch.clear()
+    def generate(batch: list[tuple[int, dict]]) -> None:
+        nonlocal ran, tokens
+        prompts = [build_prompt(mode, row, pool, shots, seed + index) for index, row in batch]
+        seeds = [seed + index for index, _ in batch]
+        results = backend.generate([p.text for p in prompts], settings, seeds)
+        for (index, row), prompt, completions in zip(batch, prompts, results, strict=True):
+            sink.write({"row": index, **_interpret(mode, row, prompt, completions)})
+            tokens += sum(c.tokens for c in completions)
+        sink.flush()
+        ran += len(batch)
+        bar.update(len(batch))
+        elapsed = max(time.monotonic() - started, 1e-9)
+        bar.set_postfix(tok_s=f"{tokens / elapsed:.1f}", row_s=f"{ran / elapsed:.2f}")
 
-        for index, row in rows:
-            if index in done:
-                continue
-            batch.append((index, row))
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
+    pending = ((index, row) for index, row in rows if index not in done)
+    for batch in batched(pending, batch_size):
+        generate(batch)
     bar.close()
-    _finish(partial, output)
+    sink.finish()
     elapsed = time.monotonic() - started
     log.info(
         "%s: %d rows now, %d resumed, %d tokens in %.1f s (%.1f tokens/s)",
@@ -195,25 +149,3 @@ def run_shard(
         tokens / max(elapsed, 1e-9),
     )
     return {"rows_now": ran, "rows_resumed": len(done), "tokens": tokens}
-
-
-def _finish(partial: Path, output: Path) -> None:
-    """Stream the finished rows (without the fingerprint line) from ``partial`` to ``output``.
-
-    Rows are processed in order and a resume continues after the last finished row, so the
-    partial file is already in row order; a row out of order or twice means corruption.
-    """
-
-    def rows() -> Iterator[dict]:
-        last = -1
-        with open(partial, encoding="utf-8") as handle:
-            next(handle)
-            for line in handle:
-                record = json.loads(line)
-                if record["row"] <= last:
-                    raise RuntimeError(f"{partial}: row {record['row']} out of order or repeated")
-                last = record["row"]
-                yield record
-
-    write_jsonl(output, rows())
-    partial.unlink()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.funnel import StepCounts
+from selfcodealign.jsonl import batched
 
 PYRIGHT_CONFIG = {
     "typeCheckingMode": "standard",
@@ -97,17 +98,6 @@ def check_batch(codes: list[str], timeout_s: float, runner=run_pyright) -> list[
     )
 
 
-def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def typecheck_records(
     records: Iterable[dict], settings: dict[str, Any], counts: StepCounts, runner=run_pyright
 ) -> Iterator[dict]:
@@ -120,7 +110,7 @@ def typecheck_records(
         calls += 1
         return runner(codes, timeout_s)
 
-    for batch in _batches(records, settings["batch_size"]):
+    for batch in batched(records, settings["batch_size"]):
         codes = [
             infer_imports(r["seed"]) if settings["infer_imports"] else r["seed"] for r in batch
         ]

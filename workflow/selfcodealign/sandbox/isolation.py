@@ -1,0 +1,64 @@
+"""Which isolation is available: bubblewrap, the rule's Apptainer container, or processes only.
+
+bubblewrap gives each worker a read-only view of the file system (a private, size-limited
+/tmp), no network, and private PID/IPC/UTS namespaces. Inside an Apptainer container, the
+container provides the file-system and network isolation (the cluster profile runs it with
+``--containall --net --network none``). Without either, programs still get their own session,
+limits and user, but can read the file system and reach the network: the sandbox refuses that
+unless asked explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from functools import cache
+
+BWRAP_FLAGS = [
+    "--unshare-all",  # network, PID, IPC, UTS, user and cgroup namespaces
+    "--die-with-parent",
+    "--new-session",
+    "--ro-bind", "/", "/",
+    "--dev", "/dev",
+    "--proc", "/proc",
+]  # fmt: skip
+
+
+def bwrap_command(tmp_mb: int) -> list[str]:
+    return [
+        shutil.which("bwrap") or "bwrap",
+        *BWRAP_FLAGS,
+        "--size", str(tmp_mb * 1024 * 1024),
+        "--tmpfs", "/tmp",
+        "--setenv", "SCA_SANDBOX_PIDNS", "1",
+    ]  # fmt: skip
+
+
+@cache
+def bwrap_works() -> bool:
+    """bubblewrap is installed and can create its namespaces here (not all hosts allow it)."""
+    if not shutil.which("bwrap"):
+        return False
+    probe = subprocess.run(
+        [*bwrap_command(16), sys.executable, "-I", "-c", "pass"],
+        capture_output=True,
+        timeout=60,
+    )
+    return probe.returncode == 0
+
+
+def in_container() -> bool:
+    return any(os.environ.get(v) for v in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER"))
+
+
+def detect(prefer: str = "auto") -> str:
+    """``bwrap``, ``apptainer`` or ``process`` (no file-system or network isolation)."""
+    if prefer in ("auto", "bwrap") and bwrap_works():
+        return "bwrap"
+    if prefer == "bwrap":
+        raise RuntimeError("bubblewrap was asked for but cannot run here (is `bwrap` installed?)")
+    if in_container():
+        return "apptainer"
+    return "process"
