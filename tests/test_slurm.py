@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_workflow
 from slurm_cluster import ClusterUnavailable, start_cluster
 
 pytestmark = pytest.mark.slurm
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 # What a user copies along with the workflow (the profile is used from the repository).
-WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "envs")
 EXPERIMENT = "slurm-test"
 # The rules ask for up to 64 GB (seeds_dedup). The daemons enforce nothing here, so the node
 # pretends to have this much memory; CPUs are the machine's, and --max-threads caps rules.
@@ -105,14 +104,7 @@ def slurm_cluster(tmp_path_factory):
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A copy of the workflow, so the run's results never touch the repository."""
-    for name in WORKFLOW_PARTS:
-        source = REPO / name
-        if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(source, tmp_path / name, ignore=ignore)
-        elif source.exists():
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
+    return copy_workflow(tmp_path)
 
 
 def write_config(workdir: Path, seeds_dir: Path) -> Path:
@@ -161,6 +153,9 @@ def test_seed_stage_runs_through_slurm(slurm_cluster, workdir: Path, tmp_path_fa
         "5",
         "--retries",
         "0",
+        # The seed stage only: generation needs a model.
+        f"results/{EXPERIMENT}/seeds/seeds.jsonl",
+        f"results/{EXPERIMENT}/seeds/funnel.json",
     ]
     # Jobs inherit this environment (sbatch --export=ALL): this interpreter's bin comes first.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
