@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     steps = seed_stage.add_subparsers(dest="step", required=True)
     seeds.add_commands(steps)
 
+    from selfcodealign.sandbox import commands as sandbox
+
+    sandbox.add_command(stages)
+
     instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
     steps = instruct_stage.add_subparsers(dest="step", required=True)
     instruct.add_commands(steps)

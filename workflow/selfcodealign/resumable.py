@@ -71,8 +71,9 @@ class ResumableOutput:
             for line in handle:
                 yield json.loads(line)
 
-    def finish(self, check_order: bool = True) -> int:
-        """Move the rows (without the fingerprint line) to the output; return their count."""
+    def finish(self, check_order: bool = True, drop_key: bool = False) -> int:
+        """Move the rows (without the fingerprint line, and without the key if asked) to the
+        output; return their count."""
         self._handle.close()
 
         def ordered() -> Iterator[dict]:
@@ -82,6 +83,8 @@ class ResumableOutput:
                 if check_order and last is not None and key <= last:
                     raise RuntimeError(f"{self.partial}: row {key} out of order or repeated")
                 last = key
+                if drop_key:
+                    record = {k: v for k, v in record.items() if k != self.key}
                 yield record
 
         count = write_jsonl(self.output, ordered())
