@@ -11,6 +11,7 @@ if not config:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/instruct.smk"
+include: "workflow/rules/select.smk"
 
 
 rule all:

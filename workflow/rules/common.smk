@@ -36,6 +36,8 @@ JUDGE = config["seeds"]["judge"]["enabled"]
 JUDGE_GPUS = config["seeds"]["judge"]["gpus"]
 
 GEN = f"{RESULTS}/generation"
+DATASET = f"{RESULTS}/dataset"
+EXEC_SHARDS = config["execution"]["shards"]
 GEN_SHARDS = config["generation"]["shards"]
 GEN_GPUS = config["generation"]["gpus"]
 # The pool enters params by content, so editing it reruns generation but moving the
@@ -71,7 +73,7 @@ def settings(*path):
 
 
 def all_targets():
-    return [f"{SEEDS}/seeds.jsonl", f"{SEEDS}/funnel.json", f"{GEN}/responses.jsonl"]
+    return [f"{SEEDS}/seeds.jsonl", f"{SEEDS}/funnel.json", f"{DATASET}/sft.jsonl"]
 
 
 def generation_seeds():

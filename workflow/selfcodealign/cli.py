@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
     steps = instruct_stage.add_subparsers(dest="step", required=True)
     instruct.add_commands(steps)
+
+    from selfcodealign.select import commands as select
+
+    select_stage = stages.add_parser("select", help="execution and selection steps")
+    steps = select_stage.add_subparsers(dest="step", required=True)
+    select.add_commands(steps)
     return parser
 
 

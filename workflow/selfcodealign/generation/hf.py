@@ -31,7 +31,8 @@ class TransformersBackend(Backend):
         results: list[list[Completion]] = []
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start : start + self.batch_size]
-            # One seed per batch: the first row's, so a rerun of the same rows samples the same.
+            # One seed per batch (transformers samples a batch from one generator): the first
+            # row's. A resumed shard restarts at a batch boundary, so it samples the same.
             results += self._generate_batch(batch, sampling, seeds[start])
         return results
 

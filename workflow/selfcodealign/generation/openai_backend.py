@@ -50,14 +50,16 @@ class OpenAIBackend(Backend):
             seed=seed,
         )
         choices = sorted(response.choices, key=lambda c: c.index)
-        tokens = response.usage.completion_tokens if response.usage else 0
+        # The API reports tokens per request, not per choice: split them so the sum is exact.
+        total = response.usage.completion_tokens if response.usage else 0
+        share, extra = divmod(total, max(len(choices), 1))
         return [
             Completion(
                 c.text,
                 "length" if c.finish_reason == "length" else "stop",
-                tokens // max(len(choices), 1),
+                share + (i < extra),
             )
-            for c in choices
+            for i, c in enumerate(choices)
         ]
 
     def generate(

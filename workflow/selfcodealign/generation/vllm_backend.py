@@ -15,8 +15,12 @@ class VllmBackend(Backend):
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = None,
     ):
+        import torch
         from vllm import LLM
 
+        # vLLM's CPU build fails when a seeded request's prompt is split across steps
+        # (chunked prefill): on CPU, prefill whole prompts.
+        cpu = not torch.cuda.is_available()
         self.llm = LLM(
             model=model_name,
             revision=revision,
@@ -25,7 +29,14 @@ class VllmBackend(Backend):
             enable_prefix_caching=True,  # few-shot prompts share long prefixes
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
+            **({"enable_chunked_prefill": False} if cpu else {}),
         )
+
+    def close(self) -> None:
+        # Stops the engine's processes now rather than at interpreter exit.
+        shutdown = getattr(getattr(self.llm, "llm_engine", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
 
     def generate(
         self, prompts: list[str], sampling: SamplingSettings, seeds: list[int] | None = None

@@ -18,6 +18,7 @@ from functools import cache
 
 BWRAP_FLAGS = [
     "--unshare-all",  # network, PID, IPC, UTS, user and cgroup namespaces
+    "--cap-drop", "ALL",  # even as root inside: no remounting, no raising limits
     "--die-with-parent",
     "--new-session",
     "--ro-bind", "/", "/",
@@ -32,6 +33,8 @@ def bwrap_command(tmp_mb: int) -> list[str]:
         *BWRAP_FLAGS,
         "--size", str(tmp_mb * 1024 * 1024),
         "--tmpfs", "/tmp",
+        "--size", str(16 * 1024 * 1024),  # bwrap's /dev/shm would be half the RAM otherwise
+        "--tmpfs", "/dev/shm",
         "--setenv", "SCA_SANDBOX_PIDNS", "1",
     ]  # fmt: skip
 
@@ -62,3 +65,23 @@ def detect(prefer: str = "auto") -> str:
     if in_container():
         return "apptainer"
     return "process"
+
+
+def pids_cgroup_root() -> str | None:
+    """A writable cgroup directory with the ``pids`` controller, if this host offers one.
+
+    A per-worker pids cgroup caps fork bombs even for root, whom RLIMIT_NPROC does not bind.
+    Clusters rarely let users write cgroups; there RLIMIT_NPROC (per user) does the job.
+    """
+    candidates = ["/sys/fs/cgroup/pids"]  # cgroup v1
+    v2 = "/sys/fs/cgroup"
+    try:
+        with open(f"{v2}/cgroup.controllers") as handle:
+            if "pids" in handle.read().split():
+                candidates.append(v2)
+    except OSError:
+        pass
+    for root in candidates:
+        if os.path.isdir(root) and os.access(root, os.W_OK):
+            return root
+    return None

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Queue
 
-from selfcodealign.sandbox.isolation import bwrap_command, detect
+from selfcodealign.sandbox.isolation import bwrap_command, detect, pids_cgroup_root
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -41,6 +41,7 @@ class Worker:
         self.isolation = isolation
         self.limits = limits
         self.process: subprocess.Popen | None = None
+        self.cgroup: str | None = None
         self.start()
 
     def start(self) -> None:
@@ -54,6 +55,16 @@ class Worker:
         command[-1] = f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); " + command[-1]
         if self.isolation == "bwrap":
             command = [*bwrap_command(self.limits.tmp_mb), *command]
+        self.cgroup = self._make_cgroup()
+        if self.cgroup:
+            # The launcher joins the cgroup, then becomes the worker: nothing starts outside it.
+            command = [
+                "/bin/sh",
+                "-c",
+                'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                self.cgroup,
+                *command,
+            ]
         # The zygote itself gets no secrets either: only what Python needs to start.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
@@ -68,6 +79,20 @@ class Worker:
         ready = self._read(timeout=60)
         if not ready or not ready.get("ready"):
             raise RuntimeError(f"sandbox worker failed to start ({self.isolation})")
+
+    def _make_cgroup(self) -> str | None:
+        root = pids_cgroup_root()
+        if root is None:
+            return None
+        path = os.path.join(root, f"selfcodealign-{os.getpid()}-{id(self)}")
+        try:
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "pids.max"), "w") as handle:
+                # the program's processes, plus bwrap, its init and the zygote
+                handle.write(str(self.limits.max_processes + 3))
+        except OSError:
+            return None
+        return path
 
     def _read(self, timeout: float) -> dict | None:
         stdout = self.process.stdout
@@ -107,6 +132,15 @@ class Worker:
             self.process.kill()
         if self.process:
             self.process.wait()
+        if self.cgroup:
+            # The zygote's death (--die-with-parent) ends the rest; the cgroup must be empty.
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.cgroup = None
 
 
 class SandboxPool:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import select
 import shutil
 import signal
@@ -76,19 +77,21 @@ def _mapped(uid: int) -> bool:
     return False
 
 
-def _report(result_fd: int, status: str, detail: str) -> None:
+def _report(result_fd: int, status: str, detail: str, nonce: str) -> None:
     with contextlib.suppress(BaseException):
-        os.write(result_fd, json.dumps({"status": status, "detail": detail}).encode())
+        message = {"status": status, "detail": detail, "nonce": nonce}
+        os.write(result_fd, json.dumps(message).encode())
 
 
-def _child(request: dict, workdir: str, out_fd: int, result_fd: int) -> None:
+def _child(request: dict, workdir: str, out_fd: int, result_fd: int, nonce: str) -> None:
     """Runs in the forked child; never returns."""
     try:
         _confine(request, workdir, out_fd, result_fd)
     except BaseException as error:  # never run a program half-confined
-        _report(result_fd, "crashed", f"sandbox set-up failed: {type(error).__name__}: {error}")
+        detail = f"sandbox set-up failed: {type(error).__name__}: {error}"
+        _report(result_fd, "crashed", detail, nonce)
         os._exit(71)
-    _execute(request, workdir, result_fd)
+    _execute(request["code"], result_fd, nonce)
 
 
 def _confine(request: dict, workdir: str, out_fd: int, result_fd: int) -> None:
@@ -119,11 +122,12 @@ def _confine(request: dict, workdir: str, out_fd: int, result_fd: int) -> None:
     tempfile.tempdir = workdir
 
 
-def _execute(request: dict, workdir: str, result_fd: int) -> None:
+def _execute(code: str, result_fd: int, nonce: str) -> None:
+    me = os.getpid()
     status, detail = "passed", ""
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
-        exec(compile(request["code"], "<program>", "exec"), namespace)
+        exec(compile(code, "<program>", "exec"), namespace)
     except SystemExit as leave:
         code = leave.code
         status = "early_exit" if code in (None, 0) else "failed"
@@ -139,13 +143,15 @@ def _execute(request: dict, workdir: str, result_fd: int) -> None:
     with contextlib.suppress(BaseException):
         sys.stdout.flush()
         sys.stderr.flush()
-    _report(result_fd, status, detail)
+    if os.getpid() == me:  # a copy made by the program's own fork() does not report
+        _report(result_fd, status, detail, nonce)
     # _exit: no atexit handlers, no waiting for threads the program left running.
     os._exit(0)
 
 
 def _sweep_namespace() -> None:
-    """In a private PID namespace, kill every process but init and this zygote."""
+    """In the worker's private namespaces: kill every process but init and this zygote, and
+    empty the private /tmp and /dev/shm, so nothing of one program reaches the next."""
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) not in (1, me):
@@ -154,17 +160,29 @@ def _sweep_namespace() -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
+    for shared in ("/tmp", "/dev/shm"):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(shared):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
-def _classify(wait_status: int, result: bytes, timed_out: bool) -> tuple[str, str]:
+def _classify(wait_status: int, result: bytes, timed_out: bool, nonce: str) -> tuple[str, str]:
     if timed_out:
         return "timeout", "wall-clock limit reached"
     if result:
+        # Exactly one report, carrying this run's nonce: a program that writes its own
+        # "passed" into the channel is caught here.
         try:
             reported = json.loads(result)
-            return reported["status"], reported["detail"]
-        except (ValueError, KeyError):
-            return "crashed", "unreadable result"
+        except ValueError:
+            return "crashed", "the result channel held something else than one report"
+        if reported.get("nonce") != nonce:
+            return "crashed", "a result that the sandbox did not write"
+        return reported["status"], reported["detail"]
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         if sig == signal.SIGXCPU:
@@ -185,13 +203,19 @@ def run_program(request: dict, sweep: bool) -> dict:
     result_r, result_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    nonce = secrets.token_hex(16)
     started = time.monotonic()
-    pid = os.fork()
+    pid = _fork(started + 5)
+    if pid is None:
+        for fd in (out_r, out_w, result_r, result_w):
+            os.close(fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return _result(request, "crashed", "could not start the program (no free process)", 0, b"")
     if pid == 0:
         try:
             os.close(out_r)
             os.close(result_r)
-            _child(request, workdir, out_w, result_w)
+            _child(request, workdir, out_w, result_w, nonce)
         finally:
             os._exit(70)
     os.close(out_w)
@@ -236,14 +260,29 @@ def run_program(request: dict, sweep: bool) -> dict:
     os.close(out_r)
     os.close(result_r)
     shutil.rmtree(workdir, ignore_errors=True)
-    status, detail = _classify(wait_status, bytes(result), timed_out)
+    status, detail = _classify(wait_status, bytes(result), timed_out, nonce)
+    return _result(request, status, detail, time.monotonic() - started, output)
+
+
+def _fork(deadline: float) -> int | None:
+    """fork(), waiting a little while the last program's processes are still being reaped."""
+    while True:
+        try:
+            return os.fork()
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
+def _result(request: dict, status: str, detail: str, seconds: float, output: bytes) -> dict:
     return {
         "id": request["id"],
         "passed": status == "passed",
         "status": status,
         "detail": detail,
-        "duration_s": round(time.monotonic() - started, 4),
-        "output": output.decode("utf-8", "replace"),
+        "duration_s": round(seconds, 4),
+        "output": bytes(output).decode("utf-8", "replace"),
     }
 
 

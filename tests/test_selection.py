@@ -1,0 +1,174 @@
+"""Execution rows and every selection step, with the Table 9 modes."""
+
+from __future__ import annotations
+
+import pytest
+from selfcodealign.config import validate_section
+from selfcodealign.sandbox import Limits, SandboxPool
+from selfcodealign.select.execute import execution_rows
+from selfcodealign.select.programs import (
+    build_program,
+    code_skeleton,
+    defined_names,
+    format_problem,
+    plain_asserts,
+)
+from selfcodealign.select.selection import AUGMENT_HEADER, select
+
+SETTINGS = validate_section({}, "selection")
+
+
+def response(name: str, body: str = "return x + 1", words: str = "Add one.") -> str:
+    return f'{words}\n\n```python\ndef {name}(x):\n    """Doc."""\n    {body}\n```\n'
+
+
+@pytest.mark.parametrize(
+    ("resp", "tests", "reason"),
+    [
+        ("", "assert 1", "missing_response_or_tests"),
+        ("No code at all.", "assert f(1) == 2", "no_code_in_response"),
+        (response("f"), "print(f(1))", "tests_without_assert"),
+        (response("f"), "def test():\n    assert f(1) == 2\n", "tests_only_define"),
+        (response("f"), "assert f(1) == 2 and (", "tests_do_not_parse"),
+        (response("f", "return x  # TODO"), "assert f(1) == 1", "placeholder_text"),
+        (response("f", "raise NotImplementedError"), "assert f(1)", "placeholder_text"),
+        (response("f", "pass  # your code here"), "assert f(1) is None", "placeholder_text"),
+    ],
+)
+def test_format_check_reasons(resp, tests, reason):
+    assert format_problem(resp, tests) == reason
+
+
+def test_program_joins_every_block_then_the_tests():
+    resp = response("f") + "\nAnd a helper:\n```python\nK = 3\n```\n"
+    assert format_problem(resp, "assert f(K) == 4") is None
+    program = build_program(resp, "assert f(K) == 4")
+    assert program.index("def f") < program.index("K = 3") < program.index("assert f(K)")
+
+
+def test_helpers_for_augmentation_and_dedup():
+    assert plain_asserts("assert f(1) == 2\nassert f(2) == 3\n", 5) == [
+        "assert f(1) == 2",
+        "assert f(2) == 3",
+    ]
+    assert plain_asserts("x = 1\nassert f(x) == 2", 5) is None
+    assert plain_asserts("\n".join(["assert f(1) == 2"] * 6), 5) is None
+    assert plain_asserts("assert f(\n    1\n) == 2", 5) is None  # not one line per assert
+    skeleton = code_skeleton(response("Alpha"))
+    assert "def Alpha(x)" in skeleton and "Doc." not in skeleton
+    assert defined_names(response("_Alpha_") + response("beta")) == frozenset({"alpha", "beta"})
+
+
+def sample(iid, k, passed=True, status=None, name=None, instruction=None, tests=None):
+    name = name or f"fn_{iid}"
+    return {
+        "id": f"{iid}-{k}",
+        "instruction_id": iid,
+        "instruction": instruction or f"Write {name} that adds one to a number, case {iid}.",
+        "response": response(name, f"return x + 1  # variant {k}", words=f"Plan {iid} {k}."),
+        "tests": tests or f"assert {name}(1) == 2",
+        "status": status or ("passed" if passed else "failed"),
+        "passed": passed,
+    }
+
+
+def run(samples, **settings):
+    rows, steps = select(samples, {**SETTINGS, **settings}, seed=3407)
+    rows = list(rows)
+    return rows, {step.step: step for step in steps}
+
+
+def test_one_random_passing_response_per_instruction_is_seeded():
+    samples = [sample(f"i{i}", k, passed=k != 0) for i in range(6) for k in range(4)]
+    rows, steps = run(samples)
+    assert [r["instruction_id"] for r in rows] == [f"i{i}" for i in range(6)]
+    assert all(r["passed"] for r in rows)
+    assert steps["execution"].removed["failed"] == 6
+    assert steps["one_per_instruction"].removed["other_sample_of_instruction"] == 12
+    again, _ = run(samples)
+    assert [r["id"] for r in again] == [r["id"] for r in rows]
+    chosen = {r["id"][-1] for r in rows}
+    assert len(chosen) > 1  # not always the first passing sample
+
+
+def test_table9_modes():
+    samples = [sample("a", 0), sample("a", 1, passed=False), sample("b", 0, passed=False)]
+    samples.append(sample("c", 0, passed=False, status="timeout"))
+    passes, steps = run(samples, mode="passes_only")
+    assert [r["id"] for r in passes] == ["a-0"]
+    assert dict(steps["execution"].removed) == {"failed": 2, "timeout": 1}
+    failures, steps = run(samples, mode="failures_only")
+    assert {r["id"] for r in failures} <= {"a-1", "b-0", "c-0"}
+    assert [r["instruction_id"] for r in failures] == ["a", "b", "c"]
+    assert not any(r["passed"] for r in failures)
+    assert dict(steps["execution"].removed) == {"passed": 1}
+    anything, steps = run(samples, mode="random_selection")
+    assert [r["instruction_id"] for r in anything] == ["a", "b", "c"]
+    assert steps["execution"].input == steps["execution"].output == 4
+
+
+def test_every_filter_step_counts_its_removals():
+    long_words = " ".join(["word"] * 201)
+    text = " ".join(f"step{i}" for i in range(40))
+    samples = [
+        sample("ok", 0, instruction=f"{text} ok"),
+        {**sample("fmt", 0), "status": "format:tests_without_assert"},
+        sample("dup", 0, instruction=f"{text} ok"),
+        sample("long", 0, instruction=long_words),
+        sample("same_name", 0, name="fn_ok"),
+        sample("bench", 0, instruction="Please return sorted(set(l1) & set(l2)) now."),
+        sample("near", 0, instruction=f"{text} near"),
+    ]
+    rows, steps = select(
+        samples,
+        {**SETTINGS, "decontaminate": True},
+        seed=1,
+        benchmark_texts=["return sorted(set(l1) & set(l2))"],
+    )
+    rows = list(rows)
+    assert [r["id"] for r in rows] == ["ok-0"]
+    assert steps[0].removed == {"tests_without_assert": 1}
+    by_name = {s.step: dict(s.removed) for s in steps}
+    assert by_name["exact_dedup"] == {"duplicate_instruction": 1}
+    assert by_name["instruction_length"] == {"instruction_too_long": 1}
+    assert by_name["name_diversity"] == {"repeated_function_names": 1}
+    assert by_name["decontamination"] == {"benchmark_contamination": 1}
+    assert by_name["minhash_instruction"] == {"near_duplicate_instruction": 1}
+    # the steps chain: each one's input is the previous one's output
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert after.input == before.output
+
+
+def test_assertion_augmentation_probability():
+    samples = [sample(f"i{i}", 0, name=f"fn{i}") for i in range(40)]
+    strict = {"threshold": 0.95, "num_perm": 128, "ngram": 5}
+    always, _ = run(samples, augment_probability=1.0, minhash=strict)
+    assert len(always) == 40
+    assert all(r["augmented"] for r in always)
+    assert all(AUGMENT_HEADER in r["instruction"] for r in always)
+    assert always[0]["instruction"].endswith("```python\nassert fn0(1) == 2\n```")
+    never, _ = run(samples, augment_probability=0.0, minhash=strict)
+    assert not any(AUGMENT_HEADER in r["instruction"] for r in never)
+    half, _ = run(samples, minhash=strict)
+    assert 8 < sum(r["augmented"] for r in half) < 32
+    # tests that are not plain asserts are never shown
+    complex_tests = [
+        sample(f"c{i}", 0, name=f"g{i}", tests=f"x = 1\nassert g{i}(x) == 2") for i in range(5)
+    ]
+    shown, _ = run(complex_tests, augment_probability=1.0)
+    assert not any(r["augmented"] for r in shown)
+
+
+def test_execution_rows_keep_order_around_format_rejections():
+    samples = [
+        (0, {**sample("a", 0), "tests": "assert fn_a(1) == 2"}),
+        (1, {**sample("b", 0), "tests": "print(fn_b(1))"}),
+        (2, {**sample("c", 0), "tests": "assert fn_c(1) == 3"}),
+    ]
+    with SandboxPool(1, Limits(timeout_s=5, memory_mb=512)) as pool:
+        rows = list(execution_rows(samples, pool))
+    assert [(r["row"], r["status"], r["passed"]) for r in rows] == [
+        (0, "passed", True),
+        (1, "format:tests_without_assert", False),
+        (2, "failed", False),
+    ]

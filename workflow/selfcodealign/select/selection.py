@@ -1,0 +1,229 @@
+"""Select training pairs from executed samples, step by step, each step counted.
+
+Steps (SPEC "Execution and selection"): format check, the execution filter (passes only, or a
+Table 9 ablation), one random sample per instruction, exact dedup, instruction length,
+function-name diversity, optional benchmark decontamination, MinHash dedup of instruction,
+response and code skeleton, then assertion augmentation of the instruction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from selfcodealign.funnel import StepCounts
+from selfcodealign.minhash import near_dedup
+from selfcodealign.seeds.decontamination import SubstringMatcher
+from selfcodealign.select.programs import code_skeleton, defined_names, plain_asserts
+
+AUGMENT_HEADER = "Your code should pass the following assertion(s):"
+MODES = ("passes_only", "failures_only", "random_selection")
+
+
+def _filter(
+    rows: Iterable[dict], counts: StepCounts, reason_of: Callable[[dict], str | None]
+) -> Iterator[dict]:
+    for row in rows:
+        reason = reason_of(row)
+        if reason is None:
+            counts.keep()
+            yield row
+        else:
+            counts.drop(reason)
+
+
+def _execution_reason(mode: str) -> Callable[[dict], str | None]:
+    if mode == "passes_only":
+        return lambda r: None if r["passed"] else r["status"]
+    if mode == "failures_only":
+        return lambda r: "passed" if r["passed"] else None
+    if mode == "random_selection":
+        return lambda r: None
+    raise ValueError(f"unknown selection mode {mode!r}")
+
+
+def _one_per_instruction(rows: Iterable[dict], counts: StepCounts, seed: int) -> Iterator[dict]:
+    # Samples of one instruction are consecutive (responses are written in row order).
+    for instruction_id, group in itertools.groupby(rows, key=lambda r: r["instruction_id"]):
+        group = list(group)
+        chosen = random.Random(f"{seed}:{instruction_id}").choice(group)
+        for row in group:
+            if row is chosen:
+                counts.keep()
+                yield row
+            else:
+                counts.drop("other_sample_of_instruction")
+
+
+def _unique(keys: Callable[[dict], dict[str, Any]]) -> Callable[[dict], str | None]:
+    """A reason function that names the first field whose value was seen before."""
+    seen: dict[str, set] = {}
+
+    def reason(row: dict) -> str | None:
+        values = keys(row)
+        for name, value in values.items():
+            if value in seen.setdefault(name, set()):
+                return name
+        for name, value in values.items():
+            seen[name].add(value)
+        return None
+
+    return reason
+
+
+def _names_reason() -> Callable[[dict], str | None]:
+    seen: set[frozenset[str]] = set()
+
+    def reason(row: dict) -> str | None:
+        names = defined_names(row["response"])
+        if not names:
+            return None
+        if names in seen:
+            return "repeated_function_names"
+        seen.add(names)
+        return None
+
+    return reason
+
+
+def _near_dedup(
+    rows: Iterable[dict], counts: StepCounts, text_of, reason: str, settings: dict, seed: int
+) -> Iterator[dict]:
+    kept = near_dedup(
+        rows,
+        text_of,
+        threshold=settings["threshold"],
+        num_perm=settings["num_perm"],
+        ngram=settings["ngram"],
+        seed=seed,
+        on_drop=lambda _row: counts.drop(reason),
+    )
+    for row in kept:
+        counts.keep()
+        yield row
+
+
+def augment(row: dict, settings: dict, seed: int) -> dict:
+    """With some probability, show the tests' plain asserts in the instruction."""
+    lines = plain_asserts(row["tests"], settings["augment_max_asserts"])
+    rng = random.Random(f"{seed}:augment:{row['id']}")
+    if lines is None or rng.random() >= settings["augment_probability"]:
+        return {**row, "augmented": False}
+    block = "\n".join(lines)
+    instruction = f"{row['instruction']}\n\n{AUGMENT_HEADER}\n```python\n{block}\n```"
+    return {**row, "instruction": instruction, "augmented": True}
+
+
+def select(
+    samples: Iterable[dict],
+    settings: dict[str, Any],
+    seed: int,
+    benchmark_texts: Iterable[str] = (),
+) -> tuple[Iterator[dict], list[StepCounts]]:
+    """The selected rows (lazily) and the counts of every step, in order."""
+    steps = {
+        name: StepCounts(name)
+        for name in (
+            "format_check",
+            "execution",
+            "one_per_instruction",
+            "exact_dedup",
+            "instruction_length",
+            "name_diversity",
+            "decontamination",
+            "minhash_instruction",
+            "minhash_response",
+            "minhash_skeleton",
+        )
+    }
+    steps["execution"].extra["mode"] = settings["mode"]
+    rows: Iterable[dict] = _filter(
+        samples,
+        steps["format_check"],
+        lambda r: (
+            r["status"].removeprefix("format:") if r["status"].startswith("format:") else None
+        ),
+    )
+    rows = _filter(rows, steps["execution"], _execution_reason(settings["mode"]))
+    rows = _one_per_instruction(rows, steps["one_per_instruction"], seed)
+    rows = _filter(
+        rows,
+        steps["exact_dedup"],
+        _unique(
+            lambda r: {
+                "duplicate_instruction": r["instruction"],
+                "duplicate_response": r["response"],
+            }
+        ),
+    )
+    limit = settings["max_instruction_words"]
+    rows = _filter(
+        rows,
+        steps["instruction_length"],
+        lambda r: "instruction_too_long" if len(r["instruction"].split()) > limit else None,
+    )
+    rows = _filter(rows, steps["name_diversity"], _names_reason())
+    matcher = SubstringMatcher(benchmark_texts if settings["decontaminate"] else ())
+    rows = _filter(
+        rows,
+        steps["decontamination"],
+        lambda r: (
+            "benchmark_contamination"
+            if matcher.first_match(r["instruction"] + "\n" + r["response"])
+            else None
+        ),
+    )
+    minhash = settings["minhash"]
+    rows = _near_dedup(
+        rows,
+        steps["minhash_instruction"],
+        lambda r: r["instruction"],
+        "near_duplicate_instruction",
+        minhash,
+        seed,
+    )
+    rows = _near_dedup(
+        rows,
+        steps["minhash_response"],
+        lambda r: r["response"],
+        "near_duplicate_response",
+        minhash,
+        seed,
+    )
+    rows = _near_dedup(
+        rows,
+        steps["minhash_skeleton"],
+        lambda r: code_skeleton(r["response"]) or r["response"],
+        "near_duplicate_skeleton",
+        minhash,
+        seed,
+    )
+
+    def finished() -> Iterator[dict]:
+        augmented = Counter()
+        for row in rows:
+            row = augment(row, settings, seed)
+            augmented[row["augmented"]] += 1
+            yield row
+        steps["minhash_skeleton"].extra["augmented"] = augmented[True]
+
+    return finished(), list(steps.values())
+
+
+def pass_fractions(executions: Iterable[dict]) -> dict[str, dict[str, Any]]:
+    """Per instruction: samples, passes, pass fraction and status counts."""
+    stats: dict[str, dict[str, Any]] = {}
+    for row in executions:
+        entry = stats.setdefault(
+            row["instruction_id"], {"samples": 0, "passed": 0, "statuses": Counter()}
+        )
+        entry["samples"] += 1
+        entry["passed"] += row["passed"]
+        entry["statuses"][row["status"]] += 1
+    for entry in stats.values():
+        entry["pass_fraction"] = round(entry["passed"] / entry["samples"], 4)
+        entry["statuses"] = dict(entry["statuses"])
+    return stats
