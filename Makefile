@@ -14,7 +14,11 @@ VLLM_VENV ?= .venv-vllm
 install: $(BIN)/.installed
 
 # torch first, pinned: this version is the lean CPU build on the project's CPU machines.
+# bubblewrap isolates the sandbox; as root on Debian/Ubuntu it is installed with apt.
 $(BIN)/.installed: pyproject.toml
+	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap; } \
+		|| echo "warning: bubblewrap (bwrap) not installed: the sandbox needs it or a container"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -82,6 +82,9 @@ def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
         "seeds_gather",
         "instruct_shard",
         "instruct_gather",
+        "execute_shard",
+        "execute_gather",
+        "select",
         "all",
     }
 
@@ -96,6 +99,9 @@ def test_a_dedup_setting_leaves_extraction_and_type_check_alone(demo_run):
         "seeds_gather",
         "instruct_shard",
         "instruct_gather",
+        "execute_shard",
+        "execute_gather",
+        "select",
         "all",
     }
 
@@ -112,14 +118,42 @@ def test_the_response_temperature_reruns_responses_only(demo_run):
     config["generation"]["responses"]["temperature"] = 0.9
     (demo_run / "config" / "hot.yaml").write_text(yaml.safe_dump(config))
     outputs = planned_jobs(demo_run, "config/hot.yaml")
-    generation = "results/demo/generation"
+    generation, dataset = "results/demo/generation", "results/demo/dataset"
+    # responses and what follows from them; seeds, concepts, instructions stay as they are
     assert sorted(outputs) == sorted(
         [
             f"{generation}/responses/shard-0.jsonl",
             f"{generation}/responses/shard-1.jsonl",
             f"{generation}/responses.jsonl, {generation}/counts/responses.json",
+            f"{dataset}/execution/shard-0.jsonl",
+            f"{dataset}/execution/shard-1.jsonl",
+            f"{dataset}/execution.jsonl",
+            f"{dataset}/sft.jsonl, {dataset}/funnel.json, {dataset}/instruction_stats.json",
         ]
     )
+
+
+def test_a_selection_setting_reruns_selection_only(demo_run):
+    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
+    config["selection"]["mode"] = "failures_only"
+    (demo_run / "config" / "failures.yaml").write_text(yaml.safe_dump(config))
+    assert planned_rules(demo_run, "config/failures.yaml") == {"select", "all"}
+
+
+def test_selection_writes_the_dataset_and_its_funnel(demo_run):
+    dataset = demo_run / "results" / "demo" / "dataset"
+    funnel = json.loads((dataset / "funnel.json").read_text())
+    assert funnel["steps"][0]["step"] == "format_check"
+    assert funnel["mode"] == "passes_only"
+    responses = json.loads(
+        (demo_run / "results" / "demo" / "generation" / "counts" / "responses.json").read_text()
+    )
+    assert funnel["steps"][0]["input"] == responses["output"]
+    rows = (dataset / "sft.jsonl").read_text().splitlines()
+    assert len(rows) == funnel["final"]
+    executions = (dataset / "execution.jsonl").read_text().splitlines()
+    assert len(executions) == responses["output"]
+    assert all(json.loads(r)["isolation"] == "bwrap" for r in executions)
 
 
 def test_generation_writes_gathered_files_with_counts(demo_run):

@@ -11,7 +11,6 @@ import os
 import select
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Queue
 
+from selfcodealign.jsonl import batched
 from selfcodealign.sandbox.isolation import bwrap_command, detect, pids_cgroup_root
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -102,26 +102,35 @@ class Worker:
         line = stdout.readline()
         return json.loads(line) if line else None
 
-    def run(self, program_id: str, code: str) -> dict:
-        request = {"id": program_id, "code": code, **asdict(self.limits)}
+    def run_batch(self, items: list[tuple[str, str]]) -> list[dict]:
+        """Run programs back to back on this worker; one round trip per batch, not per program.
+
+        Replies stream back one per program, so when the zygote dies the program that killed
+        it is known: it gets ``crashed`` and the rest of the batch runs on a fresh zygote.
+        """
+        requests = "".join(
+            json.dumps({"id": pid, "code": code, **asdict(self.limits)}) + "\n"
+            for pid, code in items
+        )
+        results: list[dict] = []
         started = time.monotonic()
         try:
-            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.write(requests)
             self.process.stdin.flush()
-            reply = self._read(timeout=self.limits.timeout_s + 30)
         except (BrokenPipeError, OSError, ValueError):
-            reply = None
-        if reply is None:  # the zygote died or hung: the program pays, the run goes on
-            self.restart()
-            return {
-                "id": program_id,
-                "passed": False,
-                "status": "crashed",
-                "detail": "the sandbox worker died while running this program",
-                "duration_s": round(time.monotonic() - started, 4),
-                "output": "",
-            }
-        return reply
+            pass  # the replies below tell which program was lost
+        for program_id, _code in items:
+            try:
+                reply = self._read(timeout=self.limits.timeout_s + 30)
+            except (OSError, ValueError):
+                reply = None
+            if reply is None:  # the zygote died or hung: this program pays, the run goes on
+                results.append(_crashed(program_id, time.monotonic() - started))
+                self.restart()
+                return results + self.run_batch(items[len(results) :])
+            results.append(reply)
+            started = time.monotonic()
+        return results
 
     def restart(self) -> None:
         self.close()
@@ -143,6 +152,17 @@ class Worker:
             self.cgroup = None
 
 
+def _crashed(program_id: str, seconds: float) -> dict:
+    return {
+        "id": program_id,
+        "passed": False,
+        "status": "crashed",
+        "detail": "the sandbox worker died while running this program",
+        "duration_s": round(seconds, 4),
+        "output": "",
+    }
+
+
 class SandboxPool:
     def __init__(self, workers: int, limits: Limits, isolation: str = "auto"):
         self.isolation = detect(isolation)
@@ -152,25 +172,25 @@ class SandboxPool:
         for worker in self._workers:
             self._idle.put(worker)
         self._executor = ThreadPoolExecutor(len(self._workers))
-        self._lock = threading.Lock()
 
-    def _run_one(self, item: tuple[str, str]) -> dict:
+    # Programs per round trip: replies of a batch (at most ~4.5 KB each) must fit in a pipe
+    # buffer (64 KB) while the parent is still writing the batch's requests.
+    BATCH = 8
+
+    def _run_batch(self, items: list[tuple[str, str]]) -> list[dict]:
         worker = self._idle.get()
         try:
-            return worker.run(*item)
+            return worker.run_batch(items)
         finally:
             self._idle.put(worker)
 
     def run(self, programs: Iterable[tuple[str, str]], chunk: int = 256) -> Iterator[dict]:
         """Results of ``(id, code)`` programs, in input order, streaming in chunks."""
-        batch: list[tuple[str, str]] = []
-        for program in programs:
-            batch.append(program)
-            if len(batch) == chunk:
-                yield from self._executor.map(self._run_one, batch)
-                batch = []
-        if batch:
-            yield from self._executor.map(self._run_one, batch)
+        for block in batched(programs, chunk):
+            # Small batches spread over the workers; map keeps their order.
+            size = max(1, min(self.BATCH, len(block) // len(self._workers)))
+            for results in self._executor.map(self._run_batch, list(batched(block, size))):
+                yield from results
 
     def close(self) -> None:
         self._executor.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import linecache
 import os
 import resource
 import secrets
@@ -20,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+import types
 
 # Modules generated code imports most: importing them once here makes them free in children.
 PRELOAD = [
@@ -51,6 +53,7 @@ PRELOAD = [
 ]
 
 NOBODY = 65534
+NOBODY_MAPPED = False
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -102,7 +105,7 @@ def _confine(request: dict, workdir: str, out_fd: int, result_fd: int) -> None:
     os.dup2(out_fd, 2)
     os.closerange(3, result_fd)
     os.closerange(result_fd + 1, 4096)
-    if os.geteuid() == 0 and _mapped(NOBODY):
+    if os.geteuid() == 0 and NOBODY_MAPPED:
         os.chown(workdir, NOBODY, NOBODY)
         os.setgroups([])
         os.setgid(NOBODY)
@@ -117,17 +120,25 @@ def _confine(request: dict, workdir: str, out_fd: int, result_fd: int) -> None:
     _limit(resource.RLIMIT_FSIZE, request["max_file_mb"] * 1024 * 1024)
     _limit(resource.RLIMIT_NOFILE, 256)
     _limit(resource.RLIMIT_CORE, 0)
-    os.environ.clear()
-    os.environ.update(PATH=SAFE_PATH, HOME=workdir, TMPDIR=workdir, LANG="C.UTF-8")
+    # The zygote's own environment is already scrubbed by the pool (PATH and LANG only).
+    for name in [n for n in os.environ if n not in ("PATH", "LANG")]:
+        del os.environ[name]
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
     tempfile.tempdir = workdir
 
 
 def _execute(code: str, result_fd: int, nonce: str) -> None:
     me = os.getpid()
     status, detail = "passed", ""
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    # A real __main__ module, as `python program.py` has: pickling, inspect, doctest and
+    # unittest.main() look the program up there.
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    sys.argv = ["<program>"]
+    linecache.cache["<program>"] = (len(code), None, code.splitlines(True), "<program>")
     try:
-        exec(compile(code, "<program>", "exec"), namespace)
+        exec(compile(code, "<program>", "exec"), main.__dict__)
     except SystemExit as leave:
         code = leave.code
         status = "early_exit" if code in (None, 0) else "failed"
@@ -287,6 +298,8 @@ def _result(request: dict, status: str, detail: str, seconds: float, output: byt
 
 
 def main() -> None:
+    global NOBODY_MAPPED
+    NOBODY_MAPPED = _mapped(NOBODY)  # read once: it cannot change while the zygote lives
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)

@@ -1,0 +1,519 @@
+"""Instruction tuning on CPU with a tiny model built here: full and LoRA training, the label
+mask, the chat template, effective-batch arithmetic, the dropout override, packing, and resume
+after a SIGKILL. Tests marked ``gpu`` run the same on CUDA in bf16 (scripts/gpu_tests.sh)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+import torch  # noqa: E402
+from selfcodealign.train.batching import BatchError, plan_batch  # noqa: E402
+from selfcodealign.train.prompt import (  # noqa: E402
+    IGNORE_INDEX,
+    SYSTEM,
+    attach_chat_template,
+    chat_template,
+    format_prompt,
+    tokenize_example,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CUDA = torch.cuda.is_available()
+gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+# The paper's recipe, as the config schema's finetune section gives it (checked below once the
+# schema has the section); tests override what a few CPU steps need.
+PAPER = {
+    "method": "full",
+    "learning_rate": 1e-5,
+    "lr_scheduler": "linear",
+    "warmup_ratio": 0.05,
+    "effective_batch_size": 64,
+    "per_device_batch_size": 2,
+    "max_length": 1280,
+    "epochs": 4,
+    "max_steps": None,
+    "optimizer": "adafactor",
+    "bf16": "auto",
+    "weights_dtype": "float32",
+    "attention": None,
+    "dropout": 0.0,
+    "max_grad_norm": None,
+    "gradient_checkpointing": True,
+    "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
+    "merge_lora": True,
+    "packing": False,
+    "save_steps": 50,
+    "save_total_limit": 2,
+    "cleanup_checkpoints": True,
+    "gpus": 1,
+    "accelerate_config": "ddp",
+    "seed": None,
+}
+# A few fast CPU steps: lr high enough that the weights visibly move.
+QUICK = {
+    "effective_batch_size": 4,
+    "per_device_batch_size": 2,
+    "max_length": 384,
+    "max_steps": 3,
+    "learning_rate": 1e-3,
+    "gradient_checkpointing": False,
+    "save_steps": 2,
+}
+
+
+def _schema_has_finetune() -> bool:
+    from selfcodealign.config import load_schema
+
+    return "finetune" in load_schema()["properties"]
+
+
+def settings(**overrides) -> dict:
+    if _schema_has_finetune():
+        from selfcodealign.config import validate_section
+
+        base = validate_section({}, "finetune")
+    else:
+        base = json.loads(json.dumps(PAPER))
+    return {**base, **QUICK, **overrides}
+
+
+def test_schema_defaults_are_the_paper_recipe():
+    if not _schema_has_finetune():
+        pytest.skip("the config schema has no finetune section yet")
+    from selfcodealign.config import validate_section
+
+    assert validate_section({}, "finetune") == PAPER
+
+
+# --- prompt, label mask, chat template -------------------------------------------------------
+
+INSTRUCTION = "Write a function `add(a, b)` that returns the sum.\nKeep it short."
+RESPONSE = "```python\ndef add(a, b):\n    return a + b\n```\n\nIt adds the two numbers."
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from selfcodealign.train.model import load_tokenizer
+
+    return load_tokenizer(str(tiny_model))
+
+
+def test_label_mask_token_by_token(tokenizer):
+    row = tokenize_example(tokenizer, INSTRUCTION, RESPONSE)
+    prompt_ids = tokenizer(format_prompt(INSTRUCTION))["input_ids"]
+    response_ids = tokenizer(RESPONSE, add_special_tokens=False)["input_ids"]
+    assert row["input_ids"] == prompt_ids + response_ids + [tokenizer.eos_token_id]
+    assert len(row["labels"]) == len(row["input_ids"])
+    for i, (token, label) in enumerate(zip(row["input_ids"], row["labels"], strict=True)):
+        if i < len(prompt_ids):
+            assert label == IGNORE_INDEX, f"prompt token {i} is trained on"
+        else:
+            assert label == token, f"response token {i} is masked"
+    trained = [t for t in row["labels"] if t != IGNORE_INDEX]
+    assert trained[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(trained) == RESPONSE + tokenizer.eos_token
+    masked = row["input_ids"][: len(prompt_ids)]
+    assert tokenizer.decode(masked) == format_prompt(INSTRUCTION)
+
+
+def test_collated_batches_keep_the_eos_label(tokenizer):
+    """EOS doubles as the pad token here: padding must be masked, the response's EOS not."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    rows = [
+        tokenize_example(tokenizer, INSTRUCTION, RESPONSE),
+        tokenize_example(tokenizer, "Hi", "Yo"),
+    ]
+    for padding_free in (False, True):
+        batch = DataCollatorForLanguageModeling(
+            pad_token_id=tokenizer.pad_token_id, padding_free=padding_free
+        )(rows)
+        labels = batch["labels"].flatten().tolist()
+        assert labels.count(tokenizer.eos_token_id) == 2
+        trained = sum(1 for row in rows for t in row["labels"] if t != IGNORE_INDEX)
+        assert sum(1 for t in labels if t != IGNORE_INDEX) == trained
+
+
+def test_prompt_format():
+    prompt = format_prompt("Do X.")
+    assert prompt == f"{SYSTEM}\n\n### Instruction\nDo X.\n\n### Response\n"
+    assert "\n" not in SYSTEM
+
+
+def test_chat_template_round_trip(tokenizer, tmp_path):
+    from transformers import AutoTokenizer
+
+    attach_chat_template(tokenizer)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    user = [{"role": "user", "content": INSTRUCTION}]
+    prompt = loaded.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+    assert prompt == format_prompt(INSTRUCTION)
+    full = loaded.apply_chat_template(
+        [*user, {"role": "assistant", "content": RESPONSE}], tokenize=False
+    )
+    assert full == format_prompt(INSTRUCTION) + RESPONSE + tokenizer.eos_token
+    # Token ids too: what serving feeds the model is what training fed it.
+    ids = loaded.apply_chat_template(user, add_generation_prompt=True, tokenize=True)
+    ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+    row = tokenize_example(tokenizer, INSTRUCTION, RESPONSE)
+    assert list(ids) == row["input_ids"][: len(ids)]
+    assert row["labels"][len(ids) - 1] == IGNORE_INDEX and row["labels"][len(ids)] != IGNORE_INDEX
+    system = [{"role": "system", "content": "Be brief."}, *user]
+    assert loaded.apply_chat_template(system, add_generation_prompt=True, tokenize=False) == (
+        format_prompt(INSTRUCTION, system="Be brief.")
+    )
+
+
+def test_chat_template_bos_only_where_the_tokenizer_adds_one():
+    from jinja2 import Environment
+
+    def render(template, **extra):
+        messages = [{"role": "user", "content": "Hi"}]
+        return (
+            Environment()
+            .from_string(template)
+            .render(messages=messages, add_generation_prompt=True, eos_token="</s>", **extra)
+        )
+
+    assert render(chat_template(adds_bos=True), bos_token="<s>") == "<s>" + format_prompt("Hi")
+    assert render(chat_template(adds_bos=False), bos_token="<s>") == format_prompt("Hi")
+
+
+# --- effective batch, dropout, packing support -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "effective, per_device, world, accumulation",
+    [(64, 2, 4, 8), (64, 4, 4, 4), (64, 1, 1, 64), (64, 8, 8, 1), (64, 2, 8, 4), (4, 2, 1, 2)],
+)
+def test_effective_batch_arithmetic(effective, per_device, world, accumulation):
+    plan = plan_batch(effective, per_device, world)
+    assert plan.accumulation == accumulation
+    assert plan.per_device * plan.accumulation * plan.world_size == effective
+    assert f"x {accumulation} accumulation x {world} processes" in plan.describe()
+
+
+@pytest.mark.parametrize("effective, per_device, world", [(64, 3, 1), (64, 4, 3), (64, 16, 8)])
+def test_effective_batch_must_divide(effective, per_device, world):
+    with pytest.raises(BatchError, match="per-device batches that fit"):
+        plan_batch(effective, per_device, world)
+
+
+def test_dropout_override_across_architectures():
+    from selfcodealign.train.model import override_dropout, zero_dropout_modules
+    from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Starcoder2Config
+
+    gpt2 = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64)
+    changed = override_dropout(gpt2, 0.0)
+    assert {"resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout"} <= set(changed)
+    assert gpt2.resid_pdrop == gpt2.embd_pdrop == gpt2.attn_pdrop == 0.0
+    sc2 = Starcoder2Config(residual_dropout=0.1, embedding_dropout=0.1, attention_dropout=0.1)
+    assert set(override_dropout(sc2, 0.0)) >= {
+        "residual_dropout",
+        "embedding_dropout",
+        "attention_dropout",
+    }
+    assert sc2.residual_dropout == sc2.embedding_dropout == sc2.attention_dropout == 0.0
+    qwen = Qwen2Config(attention_dropout=0.1)
+    assert override_dropout(qwen, 0.0) == {"attention_dropout": 0.1}
+    assert override_dropout(qwen, 0.0) == {}  # already 0: nothing to change
+    # Modules built with a rate of their own are zeroed too.
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
+    assert zero_dropout_modules(model, 0.0) > 0
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_packing_support_falls_back_with_a_reason():
+    from types import SimpleNamespace
+
+    from selfcodealign.train.packing import padding_free_support
+
+    odd = SimpleNamespace(config=SimpleNamespace(_attn_implementation="paged|my_kernel"))
+    used, reason = padding_free_support(odd)
+    assert not used and "my_kernel" in reason
+    flash = SimpleNamespace(config=SimpleNamespace(_attn_implementation="flash_attention_2"))
+    assert padding_free_support(flash)[0]
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_padding_free_batch_keeps_samples_apart(tiny_model, attention):
+    """A packed row gives each sample the logits it gets alone: no cross-sample attention."""
+    from selfcodealign.train.packing import padding_free_support
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation=attention).eval()
+    assert padding_free_support(model)[0]
+    seqs = [[5, 6, 7, 8, 9], [10, 11, 12], [13, 14, 15, 16]]
+    batch = DataCollatorForLanguageModeling(pad_token_id=1, padding_free=True)(
+        [{"input_ids": s} for s in seqs]
+    )
+    assert "attention_mask" not in batch
+    with torch.no_grad():
+        # SFTTrainer runs every training forward with use_cache=False, as here.
+        packed = model(
+            input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+        ).logits[0]
+        alone = torch.cat([model(input_ids=torch.tensor([s])).logits[0] for s in seqs])
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sft_jsonl(tmp_path_factory) -> Path:
+    """40 rows of varied length, and one too long for max_length 384 (dropped and counted)."""
+    import random
+
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("sft") / "sft.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(40):
+            words = " ".join(rng.choice(["list", "sum", "sort", "keys"]) for _ in range(30))
+            instruction = f"Write `f{i}(x)` that adds {i}. " + words[: rng.randrange(5, 120)]
+            body = "\n".join(f"    y{j} = x + {j}" for j in range(rng.randrange(1, 8)))
+            response = f"```python\ndef f{i}(x):\n{body}\n    return x + {i}\n```"
+            handle.write(json.dumps({"instruction": instruction, "response": response}) + "\n")
+        handle.write(json.dumps({"instruction": "long " * 400, "response": "x"}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def base_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with a non-zero dropout in its config, for the override to remove."""
+    path = tmp_path_factory.mktemp("base") / "model"
+    shutil.copytree(tiny_model, path)
+    config = json.loads((path / "config.json").read_text())
+    config["attention_dropout"] = 0.1
+    (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(path / "model.safetensors")
+
+
+def _loss_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _check_model_dir(output: Path, base: Path, device: str = "cpu") -> None:
+    """Loads as a plain model, generates from the chat-templated prompt, weights moved."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(output).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    assert model.config.attention_dropout == 0.0
+    assert model.config.use_cache is True
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": INSTRUCTION}], add_generation_prompt=True, tokenize=False
+    )
+    assert prompt == format_prompt(INSTRUCTION)
+    ids = tokenizer(prompt, return_tensors="pt").to(device)
+    generated = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    assert generated.shape[1] > ids["input_ids"].shape[1]
+    trained, original = _state(output), _state(base)
+    assert set(trained) == set(original), "not a plain model of the base architecture"
+    assert any(not torch.equal(trained[k].float(), original[k].float()) for k in original)
+
+
+def test_full_training(base_model, sft_jsonl, tmp_path, monkeypatch):
+    from selfcodealign.train import finetune as module
+
+    # Packing asked for where the backend is taken as unsupported: falls back, says why.
+    monkeypatch.setattr(
+        "selfcodealign.train.packing.padding_free_support", lambda model: (False, "test: no")
+    )
+    output = tmp_path / "model"
+    summary = module.finetune(
+        settings(packing=True), str(base_model), str(sft_jsonl), output, seed=1
+    )
+    assert summary["batch"] == {"effective": 4, "per_device": 2, "world_size": 1, "accumulation": 2}
+    assert summary["global_step"] == 3
+    assert summary["dropout_overridden"] == {"attention_dropout": 0.1}
+    assert summary["packing"] == {"requested": True, "used": False, "reason": "test: no"}
+    assert summary["data"]["dropped"] == {"longer_than_max_length": 1}
+    assert summary["bf16"] is False
+    assert 0 < summary["this_run"]["padding_share"] < 1
+    assert summary["this_run"]["tokens_per_s"] > 0
+    rows = _loss_rows(output / "loss.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert all(math.isfinite(float(r["loss"])) for r in rows)
+    assert float(rows[0]["learning_rate"]) == 0.0  # warmup 0.05 of 3 steps: 1 step
+    tokens = [int(r["tokens"]) for r in rows]
+    assert tokens == sorted(tokens) and tokens[0] > 0
+    assert json.loads((output / "training.json").read_text())["global_step"] == 3
+    assert not (output / "checkpoints").exists(), "checkpoints are cleaned up"
+    _check_model_dir(output, base_model)
+
+
+def test_lora_training_merges_into_a_plain_model(base_model, sft_jsonl, tmp_path):
+    from peft import PeftModel
+    from selfcodealign.train.finetune import finetune
+    from transformers import AutoModelForCausalLM
+
+    output = tmp_path / "model"
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
+    summary = finetune(
+        settings(method="lora", lora=lora, packing=True, learning_rate=1e-2),
+        str(base_model),
+        str(sft_jsonl),
+        output,
+    )
+    # The tiny Qwen2 runs sdpa, which keeps packed samples apart: no padding at all.
+    assert summary["packing"]["used"] is True
+    assert summary["this_run"]["padding_share"] == 0.0
+    assert all(math.isfinite(float(r["loss"])) for r in _loss_rows(output / "loss.csv"))
+    assert (output / "adapter" / "adapter_config.json").exists()
+    assert not (output / "adapter_config.json").exists()
+    assert not any("lora" in key for key in _state(output))
+    _check_model_dir(output, base_model)
+    # The merged weights compute what base + adapter compute.
+    merged = AutoModelForCausalLM.from_pretrained(output).eval()
+    base = AutoModelForCausalLM.from_pretrained(base_model, attention_dropout=0.0)
+    adapted = PeftModel.from_pretrained(base, output / "adapter").eval()
+    ids = torch.tensor([[5, 17, 42, 99, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, adapted(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_unmerged_is_a_peft_directory(base_model, sft_jsonl, tmp_path):
+    from selfcodealign.train.finetune import finetune
+    from transformers import AutoModelForCausalLM
+
+    output = tmp_path / "model"
+    finetune(
+        settings(method="lora", merge_lora=False, max_steps=1), str(base_model), sft_jsonl, output
+    )
+    assert (output / "adapter_config.json").exists() and (output / "adapter").is_dir()
+    assert not (output / "model.safetensors").exists()
+    model = AutoModelForCausalLM.from_pretrained(output)  # base + adapter, through peft
+    assert model.generate(torch.tensor([[5, 6]]), max_new_tokens=2).shape[1] == 4
+
+
+def _train_command(settings_: dict, model: Path, data: Path, output: Path) -> list[str]:
+    """The real command line; through cli.py once it registers the train stage."""
+    args = ["finetune", "--settings", json.dumps(settings_), "--model", str(model)]
+    args += ["--data", str(data), "--output", str(output)]
+    try:
+        from selfcodealign.cli import build_parser
+
+        build_parser().parse_args(["train", *args])
+        return [sys.executable, "-m", "selfcodealign", "train", *args]
+    except SystemExit:
+        driver = (
+            "import argparse, logging, sys\n"
+            "from selfcodealign.train import commands\n"
+            "logging.basicConfig(level=logging.INFO)\n"
+            "parser = argparse.ArgumentParser()\n"
+            "commands.add_commands(parser.add_subparsers(dest='step', required=True))\n"
+            "args = parser.parse_args(sys.argv[1:])\n"
+            "sys.exit(args.func(args))\n"
+        )
+        return [sys.executable, "-c", driver, *args]
+
+
+def test_resume_after_kill(base_model, sft_jsonl, tmp_path):
+    output = tmp_path / "model"
+    steps = 24
+    run = settings(max_steps=steps, save_steps=3, epochs=1)
+    command = _train_command(run, base_model, sft_jsonl, output)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "OMP_NUM_THREADS": "1"}
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 (the child writes it)
+    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = output / "checkpoints" / "checkpoint-3" / "trainer_state.json"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    log.close()
+    assert checkpoint.exists(), (tmp_path / "first.log").read_text()[-3000:]
+    assert not (output / "training.json").exists(), "finished before the kill: make it longer"
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads((output / "training.json").read_text())
+    resumed = int(summary["resumed_from"].split("-")[1])
+    assert 3 <= resumed < steps and resumed % 3 == 0
+    assert summary["global_step"] == steps and summary["run"] == 2
+    rows = _loss_rows(output / "loss.csv")
+    assert [int(r["step"]) for r in rows] == list(range(1, steps + 1))
+    assert [int(r["step"]) for r in rows if r["run"] == "2"][0] == resumed + 1
+    tokens = [int(r["tokens"]) for r in rows]
+    assert tokens == sorted(tokens) and len(set(tokens)) == steps
+    assert f"resuming from {output / 'checkpoints' / summary['resumed_from']}" in second.stderr
+
+
+def test_torn_checkpoint_is_not_resumed(tmp_path):
+    from selfcodealign.train.checkpoints import latest_checkpoint, remove_torn
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        if complete:
+            (path / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path).name == "checkpoint-4"
+    assert [p.name for p in remove_torn(tmp_path)] == ["checkpoint-6"]
+
+
+def test_launch_command_and_cpu_stays_in_process(monkeypatch):
+    from selfcodealign.train import launch
+
+    command = launch.launch_command(4, "zero3", ["train", "finetune", "--model", "m"])
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert command[command.index("--num_processes") + 1] == "4"
+    assert command[command.index("--config_file") + 1].endswith("workflow/accelerate/zero3.yaml")
+    assert command[-5:] == ["selfcodealign", "train", "finetune", "--model", "m"]
+    with pytest.raises(ValueError, match="ddp"):
+        launch.accelerate_config("nope")
+    for name in ("ddp", "fsdp", "zero3"):
+        assert launch.accelerate_config(name).exists()
+    # On a machine without GPUs, --launch trains in this process.
+    monkeypatch.setattr(launch, "visible_gpus", lambda: 0)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(os, "execv", lambda *a: pytest.fail("relaunched without GPUs"))
+    launch.relaunch_if_needed({"gpus": 4, "accelerate_config": "ddp"}, ["train"])
+
+
+# --- GPU ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_gpu_training_bf16(base_model, sft_jsonl, tmp_path, method):
+    from selfcodealign.train.finetune import finetune
+
+    output = tmp_path / "model"
+    summary = finetune(
+        settings(method=method, packing=True, gradient_checkpointing=True, max_steps=4),
+        str(base_model),
+        str(sft_jsonl),
+        output,
+    )
+    assert summary["bf16"] is True
+    assert all(math.isfinite(float(r["loss"])) for r in _loss_rows(output / "loss.csv"))
+    _check_model_dir(output, base_model, device="cuda")
