@@ -50,7 +50,6 @@ import math
 import os
 import platform
 import random
-import re
 import resource
 import shutil
 import signal
@@ -60,11 +59,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from report import section, table
 from selfcodealign.sandbox.isolation import detect
 from selfcodealign.sandbox.pool import Limits, SandboxPool
 
@@ -85,38 +85,6 @@ Program = tuple[str, str, bool]  # id, code, whether it is meant to pass
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def table(headers: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    """A plain-text table; numbers right-aligned, text left-aligned."""
-    cells = [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
-def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"-?[\d,]+(\.\d+)?x?", text))
-
-
-def section(title: str) -> None:
-    print(f"\n== {title} " + "=" * max(0, 76 - len(title)))
 
 
 def _literal(value: Any) -> str | None:
