@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/instruct.smk"
 include: "workflow/rules/select.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

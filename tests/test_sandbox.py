@@ -1021,4 +1021,5 @@ def test_session_hopping_fork_bomb_times_out():
         result = run_one(bomb_pool, bomb)
     assert_none_survive(marker, timeout=60)
     assert result["status"] == "timeout", result
-    assert result["duration_s"] < 5, result
+    # the limit is 1.5 s; killing a few hundred processes on a busy 2-core machine adds seconds
+    assert result["duration_s"] < 10, result

@@ -412,36 +412,43 @@ def test_lora_unmerged_is_a_peft_directory(base_model, sft_jsonl, tmp_path):
     assert model.generate(torch.tensor([[5, 6]]), max_new_tokens=2).shape[1] == 4
 
 
-def _train_command(settings_: dict, model: Path, data: Path, output: Path) -> list[str]:
-    """The real command line; through cli.py once it registers the train stage."""
+DRIVER = """\
+import argparse, logging, sys
+from selfcodealign.train import commands
+logging.basicConfig(level=logging.INFO)
+parser = argparse.ArgumentParser()
+commands.add_commands(parser.add_subparsers(dest="step", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def _train_args(settings_: dict, model: Path, data: Path, output: Path) -> list[str]:
+    """The real command line after ``python``; through cli.py once it has the train stage."""
     args = ["finetune", "--settings", json.dumps(settings_), "--model", str(model)]
     args += ["--data", str(data), "--output", str(output)]
     try:
         from selfcodealign.cli import build_parser
 
         build_parser().parse_args(["train", *args])
-        return [sys.executable, "-m", "selfcodealign", "train", *args]
+        return ["-m", "selfcodealign", "train", *args]
     except SystemExit:
-        driver = (
-            "import argparse, logging, sys\n"
-            "from selfcodealign.train import commands\n"
-            "logging.basicConfig(level=logging.INFO)\n"
-            "parser = argparse.ArgumentParser()\n"
-            "commands.add_commands(parser.add_subparsers(dest='step', required=True))\n"
-            "args = parser.parse_args(sys.argv[1:])\n"
-            "sys.exit(args.func(args))\n"
-        )
-        return [sys.executable, "-c", driver, *args]
+        driver = output.parent / "driver.py"
+        driver.write_text(DRIVER)
+        return [str(driver), *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "OMP_NUM_THREADS": "1"}
 
 
 def test_resume_after_kill(base_model, sft_jsonl, tmp_path):
     output = tmp_path / "model"
     steps = 24
     run = settings(max_steps=steps, save_steps=3, epochs=1)
-    command = _train_command(run, base_model, sft_jsonl, output)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, *_train_args(run, base_model, sft_jsonl, output)]
     log = open(tmp_path / "first.log", "w")  # noqa: SIM115 (the child writes it)
-    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(command, env=_env(), stdout=log, stderr=subprocess.STDOUT)
     checkpoint = output / "checkpoints" / "checkpoint-3" / "trainer_state.json"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -452,7 +459,7 @@ def test_resume_after_kill(base_model, sft_jsonl, tmp_path):
     assert checkpoint.exists(), (tmp_path / "first.log").read_text()[-3000:]
     assert not (output / "training.json").exists(), "finished before the kill: make it longer"
 
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     summary = json.loads((output / "training.json").read_text())
     resumed = int(summary["resumed_from"].split("-")[1])
@@ -464,6 +471,28 @@ def test_resume_after_kill(base_model, sft_jsonl, tmp_path):
     tokens = [int(r["tokens"]) for r in rows]
     assert tokens == sorted(tokens) and len(set(tokens)) == steps
     assert f"resuming from {output / 'checkpoints' / summary['resumed_from']}" in second.stderr
+
+
+def test_two_processes_share_the_effective_batch(base_model, sft_jsonl, tmp_path):
+    """Two CPU processes (torchrun, gloo): half the accumulation, one log, one model."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    output = tmp_path / "model"
+    run = settings(max_steps=2, per_device_batch_size=1)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_port", str(port), *_train_args(run, base_model, sft_jsonl, output)]
+    env = {**_env(), "ACCELERATE_USE_CPU": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((output / "training.json").read_text())
+    assert summary["batch"] == {"effective": 4, "per_device": 1, "world_size": 2, "accumulation": 2}
+    assert "effective batch 4 = 1 per device x 2 accumulation x 2 processes" in done.stderr
+    rows = _loss_rows(output / "loss.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2]  # written once, by the main process
+    _check_model_dir(output, base_model)
 
 
 def test_torn_checkpoint_is_not_resumed(tmp_path):

@@ -15,9 +15,14 @@ from conftest import copy_workflow, snakemake_env
 pytestmark = pytest.mark.slow
 
 
+# The shrunk demo's model is too briefly trained to yield training pairs reliably, so these
+# tests stop at the dataset; the fine-tuning stage has tests of its own.
+TARGET = "results/demo/dataset/sft.jsonl"
+
+
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args, TARGET],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -85,7 +90,6 @@ def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
         "execute_shard",
         "execute_gather",
         "select",
-        "all",
     }
 
 
@@ -102,7 +106,6 @@ def test_a_dedup_setting_leaves_extraction_and_type_check_alone(demo_run):
         "execute_shard",
         "execute_gather",
         "select",
-        "all",
     }
 
 
@@ -137,7 +140,7 @@ def test_a_selection_setting_reruns_selection_only(demo_run):
     config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
     config["selection"]["mode"] = "failures_only"
     (demo_run / "config" / "failures.yaml").write_text(yaml.safe_dump(config))
-    assert planned_rules(demo_run, "config/failures.yaml") == {"select", "all"}
+    assert planned_rules(demo_run, "config/failures.yaml") == {"select"}
 
 
 def test_selection_writes_the_dataset_and_its_funnel(demo_run):

@@ -38,6 +38,7 @@ JUDGE_GPUS = config["seeds"]["judge"]["gpus"]
 GEN = f"{RESULTS}/generation"
 DATASET = f"{RESULTS}/dataset"
 EXEC_SHARDS = config["execution"]["shards"]
+FT_GPUS = config["finetune"]["gpus"]
 GEN_SHARDS = config["generation"]["shards"]
 GEN_GPUS = config["generation"]["gpus"]
 # The pool enters params by content, so editing it reruns generation but moving the
@@ -73,7 +74,12 @@ def settings(*path):
 
 
 def all_targets():
-    return [f"{SEEDS}/seeds.jsonl", f"{SEEDS}/funnel.json", f"{DATASET}/sft.jsonl"]
+    return [
+        f"{SEEDS}/seeds.jsonl",
+        f"{SEEDS}/funnel.json",
+        f"{DATASET}/sft.jsonl",
+        f"{RESULTS}/model/finetuned",
+    ]
 
 
 def generation_seeds():

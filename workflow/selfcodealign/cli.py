@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     select_stage = stages.add_parser("select", help="execution and selection steps")
     steps = select_stage.add_subparsers(dest="step", required=True)
     select.add_commands(steps)
+
+    from selfcodealign.train import commands as train
+
+    train_stage = stages.add_parser("train", help="instruction tuning (full or LoRA)")
+    train.add_commands(train_stage.add_subparsers(dest="step", required=True))
     return parser
 
 

@@ -23,6 +23,7 @@ from selfcodealign.train.checkpoints import (
     remove_torn,
 )
 from selfcodealign.train.data import load_token_rows
+from selfcodealign.train.launch import launched_world_size
 from selfcodealign.train.model import load_model, load_tokenizer, training_config, use_bf16
 from selfcodealign.train.prompt import attach_chat_template
 
@@ -201,14 +202,22 @@ def finetune(
     from selfcodealign.jsonl import write_json
     from selfcodealign.train.metrics import TokenMeter
 
-    state = PartialState()
     output, work = Path(output), work_dir(output, checkpoints)
     seed = settings["seed"] if settings.get("seed") is not None else seed
     plan = plan_batch(
-        settings["effective_batch_size"], settings["per_device_batch_size"], state.num_processes
+        settings["effective_batch_size"], settings["per_device_batch_size"], launched_world_size()
     )
     log.info(plan.describe())
-    bf16 = use_bf16(settings["bf16"])
+    # Built before the model (under ZeRO-3 it makes from_pretrained load the weights sharded);
+    # it also starts the distributed state.
+    args = _sft_config(settings, plan, work, seed, use_bf16(settings["bf16"]))
+    state = PartialState()
+    if state.num_processes != plan.world_size:
+        # Otherwise each process would train alone and they would overwrite each other.
+        raise RuntimeError(
+            f"{plan.world_size} processes were launched but the distributed state has"
+            f" {state.num_processes} (on CPU, set ACCELERATE_USE_CPU=1)"
+        )
     tokenizer = load_tokenizer(model_path)
     # Every tokenizer saved from here on (checkpoints, adapter, model) carries the template.
     attach_chat_template(tokenizer)
@@ -220,8 +229,6 @@ def finetune(
     if resume:
         log.info("resuming from %s (run %d)", resume, run)
 
-    # Built before the model: under ZeRO-3 it makes from_pretrained load the weights sharded.
-    args = _sft_config(settings, plan, work, seed, bf16)
     trained = _train(
         settings, model_path, tokenizer, data.rows, args, resume, meter, run, callbacks
     )
@@ -236,7 +243,7 @@ def finetune(
     summary = {
         "method": settings["method"],
         "batch": plan.as_dict(),
-        "bf16": bf16,
+        "bf16": args.bf16,
         **trained,
         "data": data.summary(),
         "resumed_from": resume.name if resume else None,

@@ -23,6 +23,14 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def launched_world_size() -> int:
+    """Processes the launcher started (torchrun/accelerate set WORLD_SIZE, MPI its own)."""
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if os.environ.get(name):
+            return int(os.environ[name])
+    return 1
+
+
 def inside_launcher() -> bool:
     """True in a process that accelerate/torchrun started (it sets the world size)."""
     return "WORLD_SIZE" in os.environ or "LOCAL_RANK" in os.environ
