@@ -22,7 +22,7 @@ TARGET = "results/demo/dataset/sft.jsonl"
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args, TARGET],
+        [sys.executable, "-m", "snakemake", "--cores", "2", TARGET, *args],
         cwd=workdir,
         capture_output=True,
         text=True,

@@ -66,11 +66,12 @@ class TransformersBackend(Backend):
             completions = []
             for row in new_tokens[i * sampling.n : (i + 1) * sampling.n]:
                 ids = row.tolist()
-                ended = any(t in special for t in ids)
                 generated = next((k for k, t in enumerate(ids) if t in special), len(ids))
                 text = self.tokenizer.decode(ids[:generated], skip_special_tokens=True)
                 text, stopped = truncate_at_stop(text, sampling.stop)
-                reason = "stop" if stopped or ended else "length"
+                # Generation only ends early at EOS or a stop string.
+                hit_limit = generated >= sampling.max_tokens and not stopped
+                reason = "length" if hit_limit else "stop"
                 completions.append(Completion(text, reason, generated))
             results.append(completions)
         return results
