@@ -27,15 +27,37 @@ BWRAP_FLAGS = [
 ]  # fmt: skip
 
 
+def paths_under_tmp() -> list[str]:
+    """Where this interpreter and package live, when that is under /tmp (a checkout or venv
+    there): the private /tmp would hide them, so they are bound back, read-only."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wanted = {
+        sys.prefix,
+        sys.base_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        package,
+    }
+    kept = set()
+    for path in wanted:
+        real = os.path.realpath(path)
+        if real.startswith("/tmp/"):
+            kept.add("/tmp/" + real.split("/")[2])  # the top-level entry under /tmp
+    return sorted(kept)
+
+
 def bwrap_command(tmp_mb: int) -> list[str]:
+    keep = paths_under_tmp()
+    rebinds = [arg for path in keep for arg in ("--ro-bind", path, path)]
     return [
         shutil.which("bwrap") or "bwrap",
         *BWRAP_FLAGS,
         "--size", str(tmp_mb * 1024 * 1024),
         "--tmpfs", "/tmp",
+        *rebinds,
         "--size", str(16 * 1024 * 1024),  # bwrap's /dev/shm would be half the RAM otherwise
         "--tmpfs", "/dev/shm",
         "--setenv", "SCA_SANDBOX_PIDNS", "1",
+        "--setenv", "SCA_SANDBOX_KEEP", ":".join(keep),
     ]  # fmt: skip
 
 

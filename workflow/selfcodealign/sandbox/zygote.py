@@ -46,6 +46,7 @@ PRELOAD = [
 
 NOBODY = 65534
 NOBODY_MAPPED = False
+KEEP = frozenset(filter(None, os.environ.get("SCA_SANDBOX_KEEP", "").split(":")))
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -166,6 +167,8 @@ def _sweep_namespace() -> None:
     for shared in ("/tmp", "/dev/shm"):
         with contextlib.suppress(OSError):
             for entry in os.scandir(shared):
+                if entry.path in KEEP:  # the interpreter or package, bound back read-only
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
