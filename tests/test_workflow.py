@@ -71,42 +71,36 @@ def test_demo_writes_seeds_and_funnel(demo_run):
     assert (demo_run / "results" / "demo" / "benchmarks" / "seeds" / "dedup.tsv").exists()
 
 
+def variant(workdir: Path, name: str, edit) -> str:
+    """A copy of the shrunk demo config with ``edit`` applied; returns its relative path."""
+    config = yaml.safe_load((workdir / "config" / "fast.yaml").read_text())
+    edit(config)
+    (workdir / "config" / f"{name}.yaml").write_text(yaml.safe_dump(config))
+    return f"config/{name}.yaml"
+
+
+# What follows the seed stage: generation, execution, selection.
+AFTER_SEEDS = {"instruct_shard", "instruct_gather", "execute_shard", "execute_gather", "select"}
+
+
 def test_rerun_with_nothing_changed_runs_nothing(demo_run):
     assert planned_rules(demo_run, "config/fast.yaml") == set()
 
 
 def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
-    config["seeds"]["filters"] = {"max_lines": 40}
-    changed = demo_run / "config" / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    assert planned_rules(demo_run, "config/changed.yaml") == {
+    changed = variant(demo_run, "filters", lambda c: c["seeds"].update(filters={"max_lines": 40}))
+    assert planned_rules(demo_run, changed) == {
         "seeds_filter",
         "seeds_typecheck",
         "seeds_dedup",
         "seeds_gather",
-        "instruct_shard",
-        "instruct_gather",
-        "execute_shard",
-        "execute_gather",
-        "select",
+        *AFTER_SEEDS,
     }
 
 
 def test_a_dedup_setting_leaves_extraction_and_type_check_alone(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
-    config["seeds"]["dedup"] = {"threshold": 0.7}
-    changed = demo_run / "config" / "dedup.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    assert planned_rules(demo_run, "config/dedup.yaml") == {
-        "seeds_dedup",
-        "seeds_gather",
-        "instruct_shard",
-        "instruct_gather",
-        "execute_shard",
-        "execute_gather",
-        "select",
-    }
+    changed = variant(demo_run, "dedup", lambda c: c["seeds"].update(dedup={"threshold": 0.7}))
+    assert planned_rules(demo_run, changed) == {"seeds_dedup", "seeds_gather", *AFTER_SEEDS}
 
 
 def planned_jobs(workdir: Path, configfile: str) -> list[str]:
@@ -117,10 +111,8 @@ def planned_jobs(workdir: Path, configfile: str) -> list[str]:
 
 
 def test_the_response_temperature_reruns_responses_only(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
-    config["generation"]["responses"]["temperature"] = 0.9
-    (demo_run / "config" / "hot.yaml").write_text(yaml.safe_dump(config))
-    outputs = planned_jobs(demo_run, "config/hot.yaml")
+    hot = variant(demo_run, "hot", lambda c: c["generation"]["responses"].update(temperature=0.9))
+    outputs = planned_jobs(demo_run, hot)
     generation, dataset = "results/demo/generation", "results/demo/dataset"
     # responses and what follows from them; seeds, concepts, instructions stay as they are
     assert sorted(outputs) == sorted(
@@ -137,10 +129,8 @@ def test_the_response_temperature_reruns_responses_only(demo_run):
 
 
 def test_a_selection_setting_reruns_selection_only(demo_run):
-    config = yaml.safe_load((demo_run / "config" / "fast.yaml").read_text())
-    config["selection"]["mode"] = "failures_only"
-    (demo_run / "config" / "failures.yaml").write_text(yaml.safe_dump(config))
-    assert planned_rules(demo_run, "config/failures.yaml") == {"select"}
+    failures = variant(demo_run, "failures", lambda c: c["selection"].update(mode="failures_only"))
+    assert planned_rules(demo_run, failures) == {"select"}
 
 
 def test_selection_writes_the_dataset_and_its_funnel(demo_run):
