@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox.add_command(stages)
 
+    from selfcodealign.evaluate import commands as evaluate
+
+    evaluate.add_command(stages)
+
     instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
     steps = instruct_stage.add_subparsers(dest="step", required=True)
     instruct.add_commands(steps)

@@ -1,0 +1,172 @@
+"""Scoring with EvalPlus's own evaluator on HumanEval+ Mini (real EvalPlus, real bubblewrap).
+
+EvalPlus 0.3.1 fails the canonical solution of HumanEval/32 (find_zero: Newton's method stops at
+|f(x)| < 1e-5, the oracle wants <= atol): that is EvalPlus's own verdict, so the tests expect it
+and check it against a direct EvalPlus run on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import HUMANEVALPLUS, HUMANEVALPLUS_MINI
+from selfcodealign.evaluate.commands import add_command
+from selfcodealign.evaluate.datasets import DatasetHashMismatch, evalplus_env, load_dataset
+from selfcodealign.evaluate.scoring import score_samples
+
+pytest.importorskip("evalplus")
+
+MINI_MD5 = "401e75ad986361dccc7afecb4121e295"
+FULL_MD5 = "fe585eb4df8c88d844eeb463ea4d0302"
+EVALPLUS_OWN_FAILURES = {"HumanEval/32"}
+WRONG = ["HumanEval/0", "HumanEval/10", "HumanEval/53", "HumanEval/163"]
+
+
+@pytest.fixture(scope="module")
+def mini() -> Path:
+    if not HUMANEVALPLUS_MINI.exists():
+        pytest.skip(f"HumanEval+ Mini not found at {HUMANEVALPLUS_MINI}")
+    return HUMANEVALPLUS_MINI
+
+
+@pytest.fixture(scope="module")
+def problems(mini) -> list[dict]:
+    with gzip.open(mini, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_samples(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def wrong_body(problem: dict) -> str:
+    return problem["prompt"] + "    return None\n"
+
+
+def test_load_dataset_checks_the_unzipped_md5(mini, tmp_path):
+    dataset = load_dataset("humaneval", mini, MINI_MD5)
+    assert (dataset.version, dataset.md5, len(dataset.tasks)) == ("v0.1.10", MINI_MD5, 164)
+    # the same content unzipped, and through a URL (the release-download code path)
+    plain = tmp_path / "HumanEvalPlus-Mini-v0.1.10.jsonl"
+    plain.write_bytes(gzip.decompress(mini.read_bytes()))
+    assert load_dataset("humaneval", plain, MINI_MD5).md5 == MINI_MD5
+    assert load_dataset("humaneval", plain.as_uri(), MINI_MD5).md5 == MINI_MD5
+    written = dataset.write(tmp_path / "out")
+    assert evalplus_env(dataset, written) == {"HUMANEVAL_OVERRIDE_PATH": str(written)}
+    if HUMANEVALPLUS.exists():
+        assert load_dataset("humaneval", HUMANEVALPLUS, FULL_MD5).md5 == FULL_MD5
+
+
+def test_hash_mismatch_is_a_clear_error(mini):
+    with pytest.raises(DatasetHashMismatch, match=f"{MINI_MD5}.*but {FULL_MD5} is pinned"):
+        load_dataset("humaneval", mini, FULL_MD5)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("humaneval-x", mini, MINI_MD5)
+
+
+def test_hash_mismatch_fails_the_command(mini, tmp_path, capsys):
+    samples = write_samples(tmp_path / "s.jsonl", [])
+    assert run_command(samples, mini, FULL_MD5, tmp_path / "r.json") == 2
+    assert "is pinned" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_canonical_completions_score_everything(mini, problems, tmp_path):
+    """Completion format (prompt + completion): all pass, base and plus."""
+    samples = write_samples(
+        tmp_path / "canonical.jsonl",
+        [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems],
+    )
+    dataset = load_dataset("humaneval", mini, MINI_MD5)
+    summary = score_samples(samples, dataset, tmp_path / "work")
+    failing = {
+        t for t, rows in summary["tasks"].items() if rows != [{"base": "pass", "plus": "pass"}]
+    }
+    assert failing == EVALPLUS_OWN_FAILURES
+    assert summary["pass@1"] == {"base": 163 / 164, "plus": 163 / 164}
+    assert summary["dataset_md5"] == MINI_MD5 and summary["dataset_version"] == "v0.1.10"
+    assert summary["isolation"] in ("bwrap", "apptainer")
+
+
+def run_command(samples: Path, dataset: Path, md5: str, output: Path) -> int:
+    parser = argparse.ArgumentParser()
+    add_command(parser.add_subparsers(dest="stage"))
+    args = parser.parse_args(
+        ["evaluate", "--samples", str(samples), "--dataset", "humaneval"]
+        + ["--dataset-path", str(dataset), "--dataset-md5", md5, "--output", str(output)]
+    )
+    return args.func(args)
+
+
+def test_command_matches_evalplus_and_finds_wrong_tasks(mini, problems, tmp_path, capsys):
+    """Solution format; a few `return None` bodies. The command's per-task statuses equal the
+    ones EvalPlus itself writes for the same file (run directly, its own CLI)."""
+    rows = [
+        {
+            "task_id": p["task_id"],
+            "solution": wrong_body(p)
+            if p["task_id"] in WRONG
+            else p["prompt"] + p["canonical_solution"],
+        }
+        for p in problems
+    ]
+    direct = tmp_path / "direct"
+    direct.mkdir()
+    samples = write_samples(direct / "samples.jsonl", rows)
+    plain = direct / "HumanEvalPlus-Mini-v0.1.10.jsonl"
+    plain.write_bytes(gzip.decompress(mini.read_bytes()))
+    evalplus = subprocess.Popen(  # in parallel with the command: EvalPlus idles 20 s at exit
+        [sys.executable, "-m", "evalplus.evaluate", "--dataset", "humaneval"]
+        + ["--samples", str(samples), "--parallel", "1"],
+        env={**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(plain), "XDG_CACHE_HOME": str(direct)},
+        cwd=direct,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = tmp_path / "result.json"
+    assert run_command(samples, mini, MINI_MD5, output) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(output.read_text())
+    failing = {t for t, rows in summary["tasks"].items() if rows[0]["base"] != "pass"}
+    assert failing == set(WRONG) | EVALPLUS_OWN_FAILURES
+    for task in WRONG:
+        assert summary["tasks"][task] == [{"base": "fail", "plus": "fail"}]
+    expected = (164 - len(WRONG) - 1) / 164
+    assert summary["pass@1"] == {"base": expected, "plus": expected}
+    assert f"pass@1 base: {expected:.4f}" in printed and f"pass@1 plus: {expected:.4f}" in printed
+
+    log, _ = evalplus.communicate(timeout=120)
+    assert evalplus.returncode == 0, log
+    theirs = json.loads((direct / "samples_eval_results.json").read_text())
+    assert theirs["hash"] == MINI_MD5
+    assert {
+        task: [{"base": r["base_status"], "plus": r["plus_status"]} for r in results]
+        for task, results in theirs["eval"].items()
+    } == summary["tasks"]
+    # EvalPlus's printed pass@1 equals ours
+    printed_by_evalplus = [float(x) for x in re.findall(r"pass@1:\s+([0-9.]+)", log)]
+    assert printed_by_evalplus == [round(expected, 3)] * 2
+
+
+def test_each_run_starts_from_a_fresh_directory(mini, problems, tmp_path):
+    """A stale EvalPlus results file in the work directory is never reused."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "samples_eval_results.json").write_text('{"hash": "stale", "eval": {}}')
+    samples = write_samples(
+        tmp_path / "s.jsonl",
+        [{"task_id": p["task_id"], "solution": wrong_body(p)} for p in problems],
+    )
+    summary = score_samples(samples, load_dataset("humaneval", mini, MINI_MD5), work)
+    assert summary["pass@1"]["base"] < 0.2 and len(summary["tasks"]) == 164

@@ -1,0 +1,78 @@
+"""``python -m selfcodealign evaluate``: score an EvalPlus samples file (standalone)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from selfcodealign.evaluate.datasets import DatasetHashMismatch, load_dataset
+from selfcodealign.evaluate.scoring import UnisolatedError, score_samples
+from selfcodealign.jsonl import write_json
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        dataset = load_dataset(
+            args.dataset, args.dataset_path, args.dataset_md5, version=args.dataset_version
+        )
+    except DatasetHashMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        summary = score_samples(
+            args.samples,
+            dataset,
+            args.work_dir or f"{args.output}.evalplus",
+            isolation=args.isolation,
+            allow_unisolated=args.allow_unisolated,
+            parallel=args.parallel or None,
+            min_time_limit=args.min_time_limit,
+            gt_time_limit_factor=args.gt_time_limit_factor,
+        )
+    except UnisolatedError as error:
+        print(f"error: {error}; or pass --allow-unisolated", file=sys.stderr)
+        return 3
+    write_json(args.output, summary)
+    scores = summary["pass@1"]
+    print(f"{dataset.name} {dataset.version} (md5 {dataset.md5}), isolation {summary['isolation']}")
+    print(f"pass@1 base: {scores['base']:.4f}")
+    print(f"pass@1 plus: {scores['plus']:.4f}")
+    return 0
+
+
+def add_command(stages: argparse._SubParsersAction) -> None:
+    evaluate = stages.add_parser(
+        "evaluate", help="score an EvalPlus samples file (task_id + solution or completion)"
+    )
+    evaluate.add_argument("--samples", required=True, help="EvalPlus samples JSONL")
+    evaluate.add_argument("--dataset", required=True, choices=["humaneval", "mbpp"])
+    evaluate.add_argument(
+        "--dataset-path",
+        default=None,
+        help="local .jsonl or .jsonl.gz (default: the official release download)",
+    )
+    evaluate.add_argument(
+        "--dataset-md5",
+        default=None,
+        help="expected md5 of the unzipped dataset; a mismatch is an error (default: no check)",
+    )
+    evaluate.add_argument(
+        "--dataset-version", default=None, help="default: from the file name, else EvalPlus's"
+    )
+    evaluate.add_argument("--output", required=True, help="summary JSON with per-task statuses")
+    evaluate.add_argument(
+        "--work-dir", default=None, help="emptied and used by EvalPlus (default: OUTPUT.evalplus)"
+    )
+    evaluate.add_argument("--parallel", type=int, default=0, help="default: the CPUs available")
+    evaluate.add_argument("--min-time-limit", type=float, default=1.0)
+    evaluate.add_argument("--gt-time-limit-factor", type=float, default=4.0)
+    evaluate.add_argument("--isolation", choices=["auto", "bwrap"], default="auto")
+    evaluate.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="score even without bubblewrap or a container",
+    )
+    evaluate.set_defaults(func=run, section=None)

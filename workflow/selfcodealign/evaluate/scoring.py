@@ -1,0 +1,191 @@
+"""Score an EvalPlus samples file with EvalPlus's own evaluator, in a fresh directory, inside
+bubblewrap when it can run.
+
+EvalPlus writes ``<samples>_eval_results.json`` next to the samples and silently reuses such a
+file when it exists (and asks ``input()`` in its overwrite mode): each run therefore copies the
+samples into a new, empty directory. Its ground-truth cache (``$XDG_CACHE_HOME/evalplus``) also
+lives in that directory. The evaluator runs in a subprocess so that the dataset override
+variables are set before evalplus is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from selfcodealign.evaluate.datasets import Dataset, evalplus_env
+from selfcodealign.sandbox.isolation import bwrap_command, detect
+
+log = logging.getLogger(__name__)
+
+# Runs in the subprocess. EvalPlus leaves a non-daemon "stuck" watcher thread that sleeps 20 s:
+# exit right after its results file is written instead of waiting for it.
+_RUNNER = """
+import os, sys
+from evalplus.evaluate import evaluate
+evaluate(dataset=sys.argv[1], samples=sys.argv[2], parallel=int(sys.argv[3]),
+         min_time_limit=float(sys.argv[4]), gt_time_limit_factor=float(sys.argv[5]),
+         i_just_wanna_run=False)
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(0)
+"""
+
+SAMPLES_NAME = "samples.jsonl"
+RESULTS_NAME = "samples_eval_results.json"  # EvalPlus's own naming for samples.jsonl
+
+
+class UnisolatedError(RuntimeError):
+    pass
+
+
+def fresh_directory(path: str | os.PathLike) -> Path:
+    """An empty directory at ``path`` (whatever an earlier run left there is removed)."""
+    run_dir = Path(path).absolute()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def evalplus_command(
+    dataset: Dataset,
+    samples: Path,
+    parallel: int,
+    min_time_limit: float = 1.0,
+    gt_time_limit_factor: float = 4.0,
+) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        _RUNNER,
+        dataset.name,
+        str(samples),
+        str(parallel),
+        str(min_time_limit),
+        str(gt_time_limit_factor),
+    ]
+
+
+def _md5(path: str | os.PathLike) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def statuses_from_results(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per task, per sample (EvalPlus's completion order): base and plus status."""
+    return {
+        task_id: [{"base": r["base_status"], "plus": r["plus_status"]} for r in rows]
+        for task_id, rows in sorted(results["eval"].items(), key=lambda kv: _task_key(kv[0]))
+    }
+
+
+def _task_key(task_id: str) -> tuple[str, int]:
+    prefix, _, number = task_id.rpartition("/")
+    return (prefix, int(number)) if number.isdigit() else (task_id, -1)
+
+
+def pass_at_1(statuses: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """EvalPlus's pass@1 (mean over tasks of the fraction of passing samples); plus requires
+    base and plus tests to pass."""
+    base = [sum(s["base"] == "pass" for s in rows) / len(rows) for rows in statuses.values()]
+    plus = [
+        sum(s["base"] == "pass" and s["plus"] == "pass" for s in rows) / len(rows)
+        for rows in statuses.values()
+    ]
+    return {"base": sum(base) / len(base), "plus": sum(plus) / len(plus)}
+
+
+def score_samples(
+    samples: str | os.PathLike,
+    dataset: Dataset,
+    work_dir: str | os.PathLike,
+    isolation: str = "auto",
+    allow_unisolated: bool = False,
+    parallel: int | None = None,
+    min_time_limit: float = 1.0,
+    gt_time_limit_factor: float = 4.0,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Score ``samples`` (EvalPlus JSONL: task_id with solution or completion) on ``dataset``.
+
+    ``work_dir`` is emptied and holds the samples copy, the dataset file, EvalPlus's cache, its
+    results file and log. Returns the summary (pass@1, per-task statuses, provenance).
+    """
+    used = detect(isolation)
+    if used == "process" and not allow_unisolated:
+        raise UnisolatedError(
+            "no file-system or network isolation here (bubblewrap cannot run and this is not "
+            "an Apptainer container); install bubblewrap or allow unisolated scoring explicitly"
+        )
+    run_dir = fresh_directory(work_dir)
+    samples_copy = run_dir / SAMPLES_NAME
+    shutil.copyfile(samples, samples_copy)
+    dataset_file = dataset.write(run_dir / "dataset")
+    parallel = parallel or len(os.sched_getaffinity(0))
+    command = evalplus_command(
+        dataset, samples_copy, parallel, min_time_limit, gt_time_limit_factor
+    )
+    if used == "bwrap":
+        command = [
+            *bwrap_command(256),
+            "--bind", str(run_dir), str(run_dir),
+            "--chdir", str(run_dir),
+            *command,
+        ]  # fmt: skip
+    env = {
+        **os.environ,
+        **evalplus_env(dataset, dataset_file),
+        "XDG_CACHE_HOME": str(run_dir / "cache"),
+        "TQDM_DISABLE": "1",
+        "NO_COLOR": "1",
+    }
+    started = time.monotonic()
+    with open(run_dir / "evalplus.log", "w", encoding="utf-8") as log_file:
+        done = subprocess.run(
+            command,
+            env=env,
+            cwd=run_dir,
+            stdin=subprocess.DEVNULL,  # EvalPlus never gets to ask anything
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+        )
+    seconds = time.monotonic() - started
+    results_path = run_dir / RESULTS_NAME
+    if done.returncode != 0 or not results_path.is_file():
+        tail = (run_dir / "evalplus.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise RuntimeError(f"EvalPlus failed (exit {done.returncode}):\n{tail}")
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    if results["hash"] != dataset.md5:
+        raise RuntimeError(f"EvalPlus used dataset {results['hash']}, not {dataset.md5}")
+    statuses = statuses_from_results(results)
+    return {
+        "dataset": dataset.name,
+        "dataset_version": dataset.version,
+        "dataset_md5": dataset.md5,
+        "dataset_source": dataset.source,
+        "tasks_in_dataset": len(dataset.tasks),
+        "samples": os.fspath(samples),
+        "samples_md5": _md5(samples),
+        "pass@1": pass_at_1(statuses),
+        "evalplus_version": importlib.metadata.version("evalplus"),
+        "isolation": used,
+        "parallel": parallel,
+        "min_time_limit": min_time_limit,
+        "gt_time_limit_factor": gt_time_limit_factor,
+        "seconds": round(seconds, 2),
+        "evalplus_results": str(results_path),
+        "tasks": statuses,
+    }
