@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from report import section, table, timed
+from report import section, table, timed, write_figures
 from selfcodealign.generation import Backend, Completion, SamplingSettings, load_backend
 from selfcodealign.instruct.pool import Example, load_pool
 from selfcodealign.instruct.prompts import build_prompt, stop_strings
@@ -690,10 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "total_seconds": total,
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"figures written to {out}")
+    write_figures(args.json, report)
     return 0
 
 

@@ -61,10 +61,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from report import section, table
+from report import section, table, write_figures
 from selfcodealign.sandbox.isolation import detect
 from selfcodealign.sandbox.pool import Limits, SandboxPool
 
@@ -1034,10 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
         "total": total,
         "total_seconds": elapsed,
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"figures written to {out}")
+    write_figures(args.json, report)
     return 0
 
 

@@ -10,7 +10,6 @@ variables are set before evalplus is imported.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.evaluate.datasets import Dataset, evalplus_env
+from selfcodealign.resumable import file_digest
 from selfcodealign.sandbox.isolation import bwrap_command, detect
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,6 @@ def evalplus_command(
         str(min_time_limit),
         str(gt_time_limit_factor),
     ]
-
-
-def _md5(path: str | os.PathLike) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def statuses_from_results(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -178,7 +170,7 @@ def score_samples(
         "dataset_source": dataset.source,
         "tasks_in_dataset": len(dataset.tasks),
         "samples": os.fspath(samples),
-        "samples_md5": _md5(samples),
+        "samples_md5": file_digest(samples, "md5"),
         "pass@1": pass_at_1(statuses),
         "evalplus_version": importlib.metadata.version("evalplus"),
         "isolation": used,
