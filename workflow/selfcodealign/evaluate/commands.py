@@ -7,8 +7,9 @@ import logging
 import sys
 
 from selfcodealign.evaluate.datasets import DatasetHashMismatch, load_dataset
-from selfcodealign.evaluate.scoring import UnisolatedError, score_samples
+from selfcodealign.evaluate.scoring import score_samples
 from selfcodealign.jsonl import write_json
+from selfcodealign.sandbox.isolation import UnisolatedError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             gt_time_limit_factor=args.gt_time_limit_factor,
         )
     except UnisolatedError as error:
-        print(f"error: {error}; or pass --allow-unisolated", file=sys.stderr)
+        print(f"error: {error}, or pass --allow-unisolated", file=sys.stderr)
         return 3
     write_json(args.output, summary)
     scores = summary["pass@1"]

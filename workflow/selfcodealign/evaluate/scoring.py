@@ -23,7 +23,7 @@ from typing import Any
 
 from selfcodealign.evaluate.datasets import Dataset, evalplus_env
 from selfcodealign.resumable import file_digest
-from selfcodealign.sandbox.isolation import bwrap_command, detect
+from selfcodealign.sandbox.isolation import bwrap_command, require
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ os._exit(0)
 
 SAMPLES_NAME = "samples.jsonl"
 RESULTS_NAME = "samples_eval_results.json"  # EvalPlus's own naming for samples.jsonl
-
-
-class UnisolatedError(RuntimeError):
-    pass
 
 
 def fresh_directory(path: str | os.PathLike) -> Path:
@@ -115,12 +111,7 @@ def score_samples(
     ``work_dir`` is emptied and holds the samples copy, the dataset file, EvalPlus's cache, its
     results file and log. Returns the summary (pass@1, per-task statuses, provenance).
     """
-    used = detect(isolation)
-    if used == "process" and not allow_unisolated:
-        raise UnisolatedError(
-            "no file-system or network isolation here (bubblewrap cannot run and this is not "
-            "an Apptainer container); install bubblewrap or allow unisolated scoring explicitly"
-        )
+    used = require(isolation, allow_unisolated)
     run_dir = fresh_directory(work_dir)
     samples_copy = run_dir / SAMPLES_NAME
     shutil.copyfile(samples, samples_copy)

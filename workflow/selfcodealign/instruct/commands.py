@@ -14,8 +14,7 @@ from selfcodealign.jsonl import read_jsonl, write_jsonl
 log = logging.getLogger(__name__)
 
 MODES = ("s2c", "c2i", "s2i", "i2r")
-# Which config section holds each mode's settings.
-SECTION = {"s2c": "concepts", "c2i": "instructions", "s2i": "instructions", "i2r": "responses"}
+# The step each mode runs: also the name of its config section (generation.<step>).
 STEP = {"s2c": "concepts", "c2i": "instructions", "s2i": "instructions", "i2r": "responses"}
 # Fields only useful for debugging a shard; the gathered files leave them out.
 SHARD_ONLY = ("raw", "finish_reason", "status", "samples", "prompt_examples")
@@ -154,7 +153,7 @@ def add_commands(steps: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=3407)
     run.add_argument("--output", required=True)
     run.set_defaults(func=_run)
-    add_settings(run, of=lambda a: ("generation", SECTION[a.mode]))
+    add_settings(run, of=lambda a: ("generation", STEP[a.mode]))
 
     gather = steps.add_parser("gather", help="join shards, keep usable rows, count the rest")
     gather.add_argument("--mode", choices=MODES, required=True)

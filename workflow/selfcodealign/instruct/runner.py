@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
-
-from tqdm import tqdm
 
 from selfcodealign.generation import Backend, Completion, SamplingSettings
 from selfcodealign.instruct.parse import (
@@ -28,6 +25,7 @@ from selfcodealign.instruct.parse import (
 from selfcodealign.instruct.pool import Example
 from selfcodealign.instruct.prompts import build_prompt, stop_strings
 from selfcodealign.jsonl import batched
+from selfcodealign.progress import progress_bar
 from selfcodealign.resumable import ResumableOutput, fingerprint
 
 log = logging.getLogger(__name__)
@@ -110,14 +108,7 @@ def run_shard(
     )
     ran = tokens = 0
     started = time.monotonic()
-    bar = tqdm(
-        total=total,
-        initial=len(done),
-        desc=mode,
-        unit="row",
-        file=sys.stderr,
-        mininterval=0.5 if sys.stderr.isatty() else 30,
-    )
+    bar = progress_bar(total=total, initial=len(done), desc=mode, unit="row")
 
     def generate(batch: list[tuple[int, dict]]) -> None:
         nonlocal ran, tokens

@@ -9,10 +9,10 @@ import sys
 import time
 from collections import Counter
 
-from tqdm import tqdm
-
 from selfcodealign.jsonl import read_jsonl, write_json
+from selfcodealign.progress import progress_bar
 from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
+from selfcodealign.sandbox.isolation import UnisolatedError
 from selfcodealign.sandbox.pool import Limits, SandboxPool
 
 log = logging.getLogger(__name__)
@@ -21,15 +21,12 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> int:
     limits = Limits(timeout_s=args.timeout_s, memory_mb=args.memory_mb)
     workers = args.workers or len(os.sched_getaffinity(0))
-    with SandboxPool(workers, limits, args.isolation) as pool:
-        if pool.isolation == "process" and not args.allow_unisolated:
-            print(
-                "error: no file-system or network isolation here (bubblewrap cannot run and "
-                "this is not an Apptainer container). Install bubblewrap, run inside the "
-                "container, or pass --allow-unisolated to run with process limits only.",
-                file=sys.stderr,
-            )
-            return 3
+    try:
+        pool = SandboxPool(workers, limits, args.isolation, args.allow_unisolated)
+    except UnisolatedError as error:
+        print(f"error: {error}, or pass --allow-unisolated (process limits only)", file=sys.stderr)
+        return 3
+    with pool:
         sink = ResumableOutput(
             args.output,
             fingerprint(
@@ -47,13 +44,7 @@ def run(args: argparse.Namespace) -> int:
         )
         statuses: Counter[str] = Counter()
         started = time.monotonic()
-        bar = tqdm(
-            total=total,
-            initial=done,
-            unit="prog",
-            file=sys.stderr,
-            mininterval=0.5 if sys.stderr.isatty() else 30,
-        )
+        bar = progress_bar(total=total, initial=done, unit="prog")
         for index, result in enumerate(pool.run(programs), start=done):
             sink.write({"index": index, **result})
             statuses[result["status"]] += 1

@@ -89,6 +89,21 @@ def detect(prefer: str = "auto") -> str:
     return "process"
 
 
+class UnisolatedError(RuntimeError):
+    """Neither bubblewrap nor a container isolates programs, and that was not allowed."""
+
+
+def require(prefer: str = "auto", allow_unisolated: bool = False) -> str:
+    """The isolation to use; refuses process limits alone unless explicitly allowed."""
+    isolation = detect(prefer)
+    if isolation == "process" and not allow_unisolated:
+        raise UnisolatedError(
+            "no file-system or network isolation here (bubblewrap cannot run and this is not "
+            "an Apptainer container); install bubblewrap or run inside the container"
+        )
+    return isolation
+
+
 def pids_cgroup_root() -> str | None:
     """A writable cgroup directory with the ``pids`` controller, if this host offers one.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from queue import Queue
 
 from selfcodealign.jsonl import batched
-from selfcodealign.sandbox.isolation import bwrap_command, detect, pids_cgroup_root
+from selfcodealign.sandbox.isolation import bwrap_command, pids_cgroup_root, require
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -164,8 +164,15 @@ def _crashed(program_id: str, seconds: float) -> dict:
 
 
 class SandboxPool:
-    def __init__(self, workers: int, limits: Limits, isolation: str = "auto"):
-        self.isolation = detect(isolation)
+    def __init__(
+        self,
+        workers: int,
+        limits: Limits,
+        isolation: str = "auto",
+        allow_unisolated: bool = False,
+    ):
+        # Refuse before any worker starts: an unisolated run must be asked for.
+        self.isolation = require(isolation, allow_unisolated)
         self.limits = limits
         self._idle: Queue[Worker] = Queue()
         self._workers = [Worker(self.isolation, limits) for _ in range(max(workers, 1))]

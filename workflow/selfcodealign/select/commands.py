@@ -9,11 +9,10 @@ import logging
 import os
 import sys
 
-from tqdm import tqdm
-
 from selfcodealign.cli_args import add_settings
 from selfcodealign.funnel import build_funnel
 from selfcodealign.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from selfcodealign.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -22,19 +21,18 @@ def _execute(args: argparse.Namespace) -> int:
     from selfcodealign.instruct.runner import shard_rows
     from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
     from selfcodealign.sandbox import Limits, SandboxPool
+    from selfcodealign.sandbox.isolation import UnisolatedError
     from selfcodealign.select.execute import execution_rows
 
     settings = args.settings
     limits = Limits(timeout_s=settings["timeout_s"], memory_mb=settings["memory_mb"])
     workers = args.workers or len(os.sched_getaffinity(0))
-    with SandboxPool(workers, limits) as pool:
-        if pool.isolation == "process" and not settings["allow_unisolated"]:
-            print(
-                "error: neither bubblewrap nor a container isolates programs here; install "
-                "bubblewrap or set execution.allow_unisolated: true",
-                file=sys.stderr,
-            )
-            return 3
+    try:
+        pool = SandboxPool(workers, limits, allow_unisolated=settings["allow_unisolated"])
+    except UnisolatedError as error:
+        print(f"error: {error}, or set execution.allow_unisolated: true", file=sys.stderr)
+        return 3
+    with pool:
         sink = ResumableOutput(
             args.output,
             fingerprint(
@@ -50,7 +48,7 @@ def _execute(args: argparse.Namespace) -> int:
             for index, row in shard_rows(read_jsonl(args.input), args.shard, args.shards, None)
             if index not in done
         )
-        bar = tqdm(unit="prog", initial=len(done), file=sys.stderr, mininterval=30)
+        bar = progress_bar(initial=len(done), unit="prog")
         for count, row in enumerate(execution_rows(samples, pool), 1):
             sink.write({**row, "isolation": pool.isolation})
             bar.update()
