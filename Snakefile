@@ -13,6 +13,8 @@ include: "workflow/rules/seeds.smk"
 include: "workflow/rules/instruct.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

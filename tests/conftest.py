@@ -25,7 +25,7 @@ def humanevalplus() -> Path:
 
 def copy_workflow(dest: Path) -> Path:
     """Copy the workflow to ``dest``, so a test's results never touch the repository."""
-    for name in ("Snakefile", "workflow", "config", "envs", "profiles"):
+    for name in ("Snakefile", "workflow", "config", "envs", "profiles", "resources"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -63,6 +63,17 @@ MODEL_JSON = json.dumps(
     {**config["model"], **({"name": MODEL_INPUTS[0]} if DEMO_MODEL else {})},
     sort_keys=True,
 )
+# Evaluation (EvalPlus) and the report.
+EVAL = f"{RESULTS}/eval"
+REPORT = f"{RESULTS}/report"
+EVALUATION = config["evaluation"]
+EVAL_GPUS = EVALUATION["generation"]["gpus"]
+BENCHMARK_PATTERN = "humaneval|mbpp"
+REPORT_FILES = [
+    f"{REPORT}/{name}"
+    for name in ("pass_at_1.md", "pass_at_1.csv", "pass_at_1.png")
+    + ("funnel.md", "funnel.csv", "funnel.png", "loss.png", "summary.json")
+]
 
 
 def settings(*path):
@@ -79,7 +90,63 @@ def all_targets():
         f"{SEEDS}/funnel.json",
         f"{DATASET}/sft.jsonl",
         f"{RESULTS}/model/finetuned",
+        *(REPORT_FILES if EVALUATION["enabled"] else []),
     ]
+
+
+def evaluation_results():
+    return expand(
+        f"{EVAL}/{{model}}/{{benchmark}}-{{prompt}}.json",
+        model=EVALUATION["models"],
+        benchmark=EVALUATION["benchmarks"],
+        prompt=EVALUATION["prompts"],
+    )
+
+
+def generation_counts():
+    """Counts of the generation steps that run, in pipeline order (for the report's funnel)."""
+    steps = ["instructions", "responses"] if S2I else list(STEP_MODE)
+    return [f"{GEN}/counts/{step}.json" for step in steps]
+
+
+def finetuned_for_report():
+    """The fine-tuned model (its loss curve), unless only the base model is evaluated: then the
+    report waits for no training."""
+    return [f"{RESULTS}/model/finetuned"] if "finetuned" in EVALUATION["models"] else []
+
+
+def evaluated_model_inputs(kind):
+    """The weights a codegen job reads: the fine-tuned output, or the demo's own base model
+    (a Hub id or an outside directory is no input)."""
+    return [f"{RESULTS}/model/finetuned"] if kind == "finetuned" else MODEL_INPUTS
+
+
+def evaluated_model_json(kind, inputs):
+    """The model section for codegen: the fine-tuned directory takes model.name's place."""
+    if kind == "base":
+        return MODEL_JSON
+    return json.dumps(
+        {**config["model"], "name": inputs[0], "revision": None}, sort_keys=True
+    )
+
+
+def dataset_pin_flags(benchmark):
+    """The pinned version and hashes, checked again before scoring."""
+    pin = EVALUATION["datasets"][benchmark]
+    flags = [f"--dataset-version {pin['version']}"]
+    flags += [f"--dataset-{key} {pin[key]}" for key in ("md5", "sha256") if key in pin]
+    return " ".join(flags)
+
+
+def scoring_flags():
+    scoring = EVALUATION["scoring"]
+    flags = [
+        f"--min-time-limit {scoring['min_time_limit']}",
+        f"--gt-time-limit-factor {scoring['gt_time_limit_factor']}",
+    ]
+    if scoring["allow_unisolated"]:
+        flags.append("--allow-unisolated")
+    return " ".join(flags)
 
 
 def generation_seeds():

@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate.add_command(stages)
 
+    from selfcodealign.evaluate import codegen_commands
+
+    codegen_commands.add_commands(stages)
+
+    from selfcodealign.report import commands as report
+
+    report.add_command(stages)
+
     instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
     steps = instruct_stage.add_subparsers(dest="step", required=True)
     instruct.add_commands(steps)

@@ -52,6 +52,9 @@ def describe_error(error: jsonschema.ValidationError) -> str:
         return f"config key {key}: {error.instance!r} is not allowed; allowed values: " + ", ".join(
             repr(value) for value in error.validator_value
         )
+    if error.validator == "anyOf" and all("required" in s for s in error.validator_value):
+        options = " or ".join("+".join(s["required"]) for s in error.validator_value)
+        return f"config key {key}: needs {options}"
     hint = f" ({schema['description']})" if "description" in schema else ""
     return f"config key {key}: {error.message}{hint}"
 

@@ -1,4 +1,6 @@
-"""``python -m selfcodealign evaluate``: score an EvalPlus samples file (standalone)."""
+"""Evaluation commands: ``evaluate`` scores an EvalPlus samples file (also on its own, for
+published samples), ``benchmark-data`` fetches and verifies a benchmark, ``codegen`` writes a
+model's greedy samples."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import sys
 
 from selfcodealign.evaluate.datasets import DatasetHashMismatch, load_dataset
 from selfcodealign.evaluate.scoring import score_samples
-from selfcodealign.jsonl import write_json
+from selfcodealign.jsonl import read_json, write_json
 from selfcodealign.sandbox.isolation import UnisolatedError
 
 log = logging.getLogger(__name__)
@@ -17,7 +19,11 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> int:
     try:
         dataset = load_dataset(
-            args.dataset, args.dataset_path, args.dataset_md5, version=args.dataset_version
+            args.dataset,
+            args.dataset_path,
+            args.dataset_md5,
+            version=args.dataset_version,
+            expected_sha256=args.dataset_sha256,
         )
     except DatasetHashMismatch as error:
         print(f"error: {error}", file=sys.stderr)
@@ -36,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     except UnisolatedError as error:
         print(f"error: {error}, or pass --allow-unisolated", file=sys.stderr)
         return 3
+    # The generation provenance (model, prompt convention, settings) travels with the scores.
+    summary = {"benchmark": dataset.name, **summary, **(read_json(args.meta) if args.meta else {})}
     write_json(args.output, summary)
     scores = summary["pass@1"]
     print(f"{dataset.name} {dataset.version} (md5 {dataset.md5}), isolation {summary['isolation']}")
@@ -60,10 +68,14 @@ def add_command(stages: argparse._SubParsersAction) -> None:
         default=None,
         help="expected md5 of the unzipped dataset; a mismatch is an error (default: no check)",
     )
+    evaluate.add_argument("--dataset-sha256", default=None, help="expected sha256, likewise")
     evaluate.add_argument(
         "--dataset-version", default=None, help="default: from the file name, else EvalPlus's"
     )
     evaluate.add_argument("--output", required=True, help="summary JSON with per-task statuses")
+    evaluate.add_argument(
+        "--meta", default=None, help="JSON of generation provenance merged into the summary"
+    )
     evaluate.add_argument(
         "--work-dir", default=None, help="emptied and used by EvalPlus (default: OUTPUT.evalplus)"
     )

@@ -1,4 +1,5 @@
-"""HumanEval+ / MBPP+ pinned by content: the md5 of the unzipped JSONL is checked before use.
+"""HumanEval+ / MBPP+ pinned by content: the md5 and/or sha256 of the unzipped JSONL is checked
+before use.
 
 EvalPlus reads ``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH`` once, when it is imported,
 so this module never imports evalplus: scoring runs it in a fresh subprocess whose environment
@@ -44,7 +45,7 @@ class DatasetHashMismatch(ValueError):
 class Dataset:
     name: str  # "humaneval" or "mbpp" (EvalPlus's --dataset)
     version: str
-    md5: str  # of the unzipped JSONL
+    md5: str  # of the unzipped JSONL (what EvalPlus reports as the dataset hash)
     source: str  # the local path or URL it came from
     content: bytes = field(repr=False)
     tasks: dict[str, dict[str, Any]] = field(repr=False)
@@ -81,11 +82,12 @@ def load_dataset(
     expected_md5: str | None,
     version: str | None = None,
     mini: bool = False,
+    expected_sha256: str | None = None,
 ) -> Dataset:
     """Load ``name`` from a local ``.jsonl`` / ``.jsonl.gz`` (or the official release URL when
-    ``path`` is None) and check the md5 of the unzipped content against ``expected_md5``.
+    ``path`` is None) and check the md5 / sha256 of the unzipped content against the pins.
 
-    ``expected_md5`` None skips the check (only for exploring: configs always pin a hash).
+    Both pins None skips the check (only for exploring: configs always pin a hash).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}")
@@ -97,12 +99,14 @@ def load_dataset(
         version = version or _version_from(source, DATASETS[name]["version"])
     content = _read(source)
     md5 = hashlib.md5(content).hexdigest()
-    if expected_md5 is not None and md5 != expected_md5.lower():
-        raise DatasetHashMismatch(
-            f"{name} dataset at {source} has md5 {md5} (of the unzipped JSONL), but "
-            f"{expected_md5} is pinned: this is not the expected dataset version. Point the "
-            "config at the right file or update the pinned hash deliberately."
-        )
+    for algorithm, expected in (("md5", expected_md5), ("sha256", expected_sha256)):
+        found = md5 if algorithm == "md5" else hashlib.sha256(content).hexdigest()
+        if expected is not None and found != expected.lower():
+            raise DatasetHashMismatch(
+                f"{name} dataset at {source} has {algorithm} {found} (of the unzipped JSONL), "
+                f"but {expected} is pinned: this is not the expected dataset version. Point "
+                "the config at the right file or update the pinned hash deliberately."
+            )
     tasks = {}
     for number, line in enumerate(content.decode("utf-8").splitlines(), 1):
         if line.strip():
