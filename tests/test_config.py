@@ -45,6 +45,14 @@ def test_bad_enum_names_the_key_and_the_allowed_values():
     )
 
 
+def test_a_benchmark_without_a_pinned_hash_is_refused():
+    config = load("demo.yaml")
+    config["evaluation"]["datasets"]["humaneval"] = {"version": "v0.1.10", "path": "x.jsonl"}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert str(error.value) == "config key evaluation.datasets.humaneval: needs md5 or sha256"
+
+
 def test_bad_type_names_the_key():
     config = load("demo.yaml")
     config["seeds"]["dedup"] = {"threshold": 1.5}

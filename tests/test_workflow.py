@@ -1,7 +1,8 @@
-"""The seed stage end to end through Snakemake, on the demo config (the interpreter's stdlib)."""
+"""The workflow end to end through Snakemake, on a shrunk demo config (the stdlib as seeds)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -162,3 +163,113 @@ def test_generation_writes_gathered_files_with_counts(demo_run):
     instructions = json.loads((generation / "counts" / "instructions.json").read_text())
     assert responses["input"] == 2 * instructions["output"]  # n = 2 samples each
     assert (demo_run / "results" / "demo" / "demo-model" / "config.json").exists()
+
+
+REPORT = "results/demo/report"
+# The report, without the default target's fine-tuned model (see `evaluated`).
+TO_REPORT = [f"{REPORT}/summary.json"]
+
+
+@pytest.fixture(scope="module")
+def evaluated(demo_run):
+    """The shrunk demo evaluated (base model, paper prompt, short answers) and reported.
+
+    Only the base model: the shrunk demo may select no training pairs (see TARGET), and a
+    base-only evaluation waits for no training.
+    """
+    configfile = variant(
+        demo_run,
+        "evaluated",
+        lambda c: c["evaluation"].update(
+            models=["base"],
+            prompts=["paper"],
+            generation={**c["evaluation"]["generation"], "max_tokens": 16},
+        ),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *TO_REPORT, "--configfile", configfile],
+        cwd=demo_run,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return demo_run, configfile
+
+
+def test_evaluation_scores_every_task_with_its_provenance(evaluated):
+    workdir, _ = evaluated
+    result = json.loads((workdir / "results/demo/eval/base/humaneval-paper.json").read_text())
+    assert result["model"] == "base" and result["benchmark"] == "humaneval"
+    # the demo model has no chat template: a plain completion prompt, as EvalPlus does
+    assert result["prompt_style"] == "completion"
+    assert result["dataset_md5"] == "401e75ad986361dccc7afecb4121e295"
+    assert result["generation"]["max_tokens"] == 16
+    assert len(result["tasks"]) == 164
+    assert 0.0 <= result["pass@1"]["plus"] <= result["pass@1"]["base"] <= 1.0
+    assert result["isolation"] == "bwrap"
+
+
+def test_report_tables_and_plots_are_written(evaluated):
+    workdir, _ = evaluated
+    report = workdir / REPORT
+    with open(report / "pass_at_1.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["model"], r["benchmark"], r["prompt"]) for r in rows] == [
+        ("base", "HumanEval+", "paper")
+    ]
+    result = json.loads((workdir / "results/demo/eval/base/humaneval-paper.json").read_text())
+    assert float(rows[0]["pass@1 plus (%)"]) == pytest.approx(100 * result["pass@1"]["plus"])
+    with open(report / "funnel.csv", newline="") as handle:
+        stages = [row["stage"] for row in csv.DictReader(handle)]
+    assert {"seeds", "generation", "dataset"} <= set(stages)
+    for name in ("pass_at_1.png", "funnel.png", "loss.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_snakemake_report_renders_the_figures(evaluated, tmp_path):
+    workdir, configfile = evaluated
+    html = tmp_path / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", configfile, "--report", str(html)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = html.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html")
+    for name in ("pass_at_1.png", "funnel.png", "loss.png", "pass_at_1.csv", "funnel.csv"):
+        assert name in text
+
+
+def test_a_scoring_setting_rescores_without_regenerating(evaluated):
+    workdir, configfile = evaluated
+    config = yaml.safe_load((workdir / configfile).read_text())
+    config["evaluation"]["scoring"]["min_time_limit"] = 2.0
+    (workdir / "config" / "rescore.yaml").write_text(yaml.safe_dump(config))
+    planned = planned_rules_for(workdir, "config/rescore.yaml")
+    assert planned == {"evaluate", "report"}
+
+
+def test_the_answer_length_regenerates_samples_but_nothing_before(evaluated):
+    workdir, configfile = evaluated
+    config = yaml.safe_load((workdir / configfile).read_text())
+    config["evaluation"]["generation"]["max_tokens"] = 32
+    (workdir / "config" / "longer.yaml").write_text(yaml.safe_dump(config))
+    assert planned_rules_for(workdir, "config/longer.yaml") == {"codegen", "evaluate", "report"}
+
+
+def planned_rules_for(workdir: Path, configfile: str) -> set[str]:
+    """Rules a dry run up to the report plans."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "-n", *TO_REPORT]
+        + ["--configfile", configfile],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M)) - {"all"}

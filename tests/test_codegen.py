@@ -1,0 +1,246 @@
+"""Evaluation samples: prompts in both conventions, a real tiny model's greedy samples written
+resumably, and scored by EvalPlus through the ``evaluate`` command with their provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import HUMANEVALPLUS_MINI, REPO
+
+pytest.importorskip("evalplus")
+pytest.importorskip("transformers")
+
+from selfcodealign.evaluate.codegen import generate_samples  # noqa: E402
+from selfcodealign.evaluate.datasets import load_dataset  # noqa: E402
+from selfcodealign.evaluate.prompts import (  # noqa: E402
+    EVALPLUS_INSTRUCTION,
+    PAPER_HEADER,
+    build_prompt,
+    to_solution,
+)
+from selfcodealign.generation.hf import TransformersBackend  # noqa: E402
+from selfcodealign.train.prompt import RESPONSE_HEADER, attach_chat_template  # noqa: E402
+
+MINI_MD5 = "401e75ad986361dccc7afecb4121e295"
+TASK = {
+    "task_id": "HumanEval/9999",
+    "prompt": 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n',
+    "entry_point": "add",
+}
+
+
+SUBSET = 24  # tasks: the tiny model's long prompts make every task cost on CPU
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory) -> tuple[Path, str]:
+    """The first tasks of HumanEval+ Mini as their own dataset file, and its md5."""
+    if not HUMANEVALPLUS_MINI.exists():
+        pytest.skip(f"HumanEval+ Mini not found at {HUMANEVALPLUS_MINI}")
+    lines = load_dataset("humaneval", HUMANEVALPLUS_MINI, MINI_MD5).content.splitlines(True)
+    path = tmp_path_factory.mktemp("subset") / "HumanEvalPlus-Mini-v0.1.10.jsonl"
+    path.write_bytes(b"".join(lines[:SUBSET]))
+    return path, hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def mini(subset):
+    return load_dataset("humaneval", subset[0], subset[1])
+
+
+def tokenizer_of(model_dir: Path, chat: bool):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if chat:
+        attach_chat_template(tokenizer)
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def chat_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with the training chat template saved in its tokenizer (as the fine-tuned
+    model directory has it)."""
+    from transformers import AutoModelForCausalLM
+
+    directory = tmp_path_factory.mktemp("chat-model")
+    tokenizer_of(tiny_model, chat=True).save_pretrained(directory)
+    AutoModelForCausalLM.from_pretrained(tiny_model).save_pretrained(directory)
+    return directory
+
+
+def test_paper_prompt_asks_for_a_function_and_prefills_a_fence(tiny_model):
+    prompt = build_prompt(TASK, "paper", "humaneval", tokenizer_of(tiny_model, chat=True))
+    assert prompt.style == "chat"
+    instruction = f"{PAPER_HEADER}\n```python\n{TASK['prompt'].strip()}\n```"
+    assert instruction in prompt.text
+    assert prompt.text.endswith(f"{RESPONSE_HEADER}```python\n")
+    assert prompt.stop == ("\n```",)
+
+
+def test_evalplus_prompt_uses_evalplus_prefixes(tiny_model):
+    prompt = build_prompt(TASK, "evalplus", "humaneval", tokenizer_of(tiny_model, chat=True))
+    assert prompt.style == "chat"
+    assert EVALPLUS_INSTRUCTION in prompt.text and PAPER_HEADER not in prompt.text
+    assert prompt.text.endswith("```python\n")
+    assert "\n```\n" in prompt.stop
+
+
+@pytest.mark.parametrize("convention", ["paper", "evalplus"])
+def test_a_model_without_chat_template_gets_a_plain_completion_prompt(tiny_model, convention):
+    tokenizer = tokenizer_of(tiny_model, chat=False)
+    prompt = build_prompt(TASK, convention, "humaneval", tokenizer)
+    assert prompt.style == "completion"
+    assert prompt.text == TASK["prompt"].strip() + "\n"
+    assert "\ndef " in prompt.stop  # EvalPlus's extra stops for direct completion
+    mbpp = build_prompt(TASK, convention, "mbpp", tokenizer)
+    assert "\nassert" in mbpp.stop and "\ndef " not in mbpp.stop
+    solution, raw = to_solution(prompt, "    return a + b\n", "add")
+    assert raw.startswith(TASK["prompt"].strip())
+    namespace: dict = {}
+    exec(solution, namespace)  # noqa: S102 (our own known code)
+    assert namespace["add"](2, 3) == 5
+
+
+def test_a_bos_token_rendered_by_the_template_is_not_doubled(tiny_model, tmp_path):
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.add_special_tokens({"bos_token": "<s>"})
+    bos = tokenizer.bos_token_id
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", bos)]
+    )
+    assert tokenizer("x")["input_ids"][0] == bos
+    attach_chat_template(tokenizer)  # renders bos_token, since this tokenizer adds one
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert rendered.startswith("<s>")
+    prompt = build_prompt(TASK, "paper", "humaneval", tokenizer)
+    assert tokenizer(prompt.text)["input_ids"].count(bos) == 1
+
+
+def test_sanitizing_keeps_the_function_and_drops_stray_code(tiny_model):
+    prompt = build_prompt(TASK, "paper", "humaneval", tokenizer_of(tiny_model, chat=True))
+    completion = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\nwhile True: pass\n"
+    solution, raw = to_solution(prompt, completion, "add")
+    assert "def add" in solution and "print(" not in solution and "while True" not in solution
+    assert raw == completion
+
+
+class Interrupted(Exception):
+    pass
+
+
+class DiesAfter(TransformersBackend):
+    """The real backend, killed after ``calls`` generate calls (as a preempted job is)."""
+
+    def __init__(self, model: Path, calls: int):
+        super().__init__(str(model))
+        self.calls = calls
+
+    def generate(self, prompts, sampling, seeds=None):
+        if self.calls == 0:
+            raise Interrupted
+        self.calls -= 1
+        return super().generate(prompts, sampling, seeds)
+
+
+def run_codegen(mini, model: Path, output: Path, backend, convention="paper") -> dict:
+    return generate_samples(
+        mini,
+        backend,
+        tokenizer_of(model, chat=False),
+        convention=convention,
+        max_tokens=8,
+        batch_size=10,
+        output=output,
+        fingerprint_parts={"model": str(model)},
+    )
+
+
+def test_samples_cover_every_task_in_order_and_a_killed_run_resumes(mini, chat_model, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    run = run_codegen(mini, chat_model, whole, TransformersBackend(str(chat_model)))
+    rows = [json.loads(line) for line in whole.read_text().splitlines()]
+    assert [row["task_id"] for row in rows] == list(mini.tasks)
+    assert all({"solution", "raw_solution", "finish_reason", "tokens"} <= set(row) for row in rows)
+    assert run["tasks"] == SUBSET and sum(run["finish_reasons"].values()) == SUBSET
+
+    resumed = tmp_path / "resumed.jsonl"
+    with pytest.raises(Interrupted):
+        run_codegen(mini, chat_model, resumed, DiesAfter(chat_model, calls=2))
+    assert not resumed.exists()
+    partial = resumed.with_name(resumed.name + ".partial")
+    assert len(partial.read_text().splitlines()) == 1 + 20  # fingerprint line + two batches
+    again = run_codegen(mini, chat_model, resumed, TransformersBackend(str(chat_model)))
+    assert again["tasks_resumed"] == 20
+    # greedy: the resumed file is the uninterrupted one, byte for byte
+    assert resumed.read_bytes() == whole.read_bytes()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "selfcodealign", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_codegen_then_evaluate_records_scores_with_provenance(chat_model, subset, tmp_path):
+    path, md5 = subset
+    pin = {"version": "v0.1.10", "md5": md5, "path": str(path)}
+    data = tmp_path / "humaneval.jsonl"
+    fetched = cli("benchmark-data", "--benchmark", "humaneval", "--pin", json.dumps(pin),
+                  "--output", str(data))  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"{SUBSET} tasks" in fetched.stdout
+
+    samples, meta, result = tmp_path / "s.jsonl", tmp_path / "s.meta.json", tmp_path / "r.json"
+    settings = {"backend": "transformers", "max_tokens": 8, "batch_size": 64, "gpus": 0}
+    made = cli(
+        "codegen", "--settings", json.dumps(settings), "--benchmark", "humaneval",
+        "--pin", json.dumps(pin), "--dataset", str(data),
+        "--model", json.dumps({"name": str(chat_model)}), "--model-kind", "finetuned",
+        "--prompt", "evalplus", "--output", str(samples), "--meta", str(meta),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    scored = cli(
+        "evaluate", "--samples", str(samples), "--meta", str(meta), "--dataset", "humaneval",
+        "--dataset-path", str(data), "--dataset-md5", md5, "--output", str(result),
+        "--parallel", "2",
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    summary = json.loads(result.read_text())
+    assert summary["model"] == "finetuned" and summary["prompt"] == "evalplus"
+    assert summary["prompt_style"] == "chat"
+    assert summary["generation"]["max_tokens"] == 8
+    assert summary["generation"]["temperature"] == 0.0
+    assert summary["dataset_md5"] == md5 and summary["dataset_version"] == "v0.1.10"
+    assert list(summary["tasks"]) == [f"HumanEval/{i}" for i in range(SUBSET)]
+    assert set(summary["pass@1"]) == {"base", "plus"}
+    passed = sum(rows[0]["base"] == "pass" for rows in summary["tasks"].values())
+    assert summary["pass@1"]["base"] == pytest.approx(passed / SUBSET)
+
+
+def test_a_pinned_sha256_mismatch_stops_the_fetch(tmp_path):
+    if not HUMANEVALPLUS_MINI.exists():
+        pytest.skip("HumanEval+ Mini not found")
+    pin = {"version": "v0.1.10", "sha256": "0" * 64, "path": str(HUMANEVALPLUS_MINI)}
+    out = tmp_path / "humaneval.jsonl"
+    fetched = cli("benchmark-data", "--benchmark", "humaneval", "--pin", json.dumps(pin),
+                  "--output", str(out))  # fmt: skip
+    assert fetched.returncode == 2
+    assert f"but {'0' * 64} is pinned" in fetched.stderr
+    assert "Traceback" not in fetched.stderr
+    assert not out.exists()
