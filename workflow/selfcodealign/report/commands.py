@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.jsonl import read_json, write_json
-from selfcodealign.report import plots, tables
+from selfcodealign.report import tables
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ def load_funnels(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def build_report(args: argparse.Namespace) -> str:
     """Write every output under ``args.output_dir``; return the pass@1 Markdown."""
+    # matplotlib only where the report runs: every other job's environment lacks it.
+    from selfcodealign.report import plots
+
     evals = load_evals(args.evals)
     funnels = load_funnels(args)
     loss = plots.read_loss(args.loss) if args.loss else []
