@@ -108,6 +108,13 @@ def test_a_model_without_chat_template_gets_a_plain_completion_prompt(tiny_model
     assert namespace["add"](2, 3) == 5
 
 
+def test_a_base_model_with_a_chat_template_can_be_forced_to_completion(tiny_model):
+    tokenizer = tokenizer_of(tiny_model, chat=True)
+    forced = build_prompt(TASK, "paper", "humaneval", tokenizer, force_completion=True)
+    assert forced.style == "completion" and forced.text == TASK["prompt"].strip() + "\n"
+    assert build_prompt(TASK, "paper", "humaneval", tokenizer).style == "chat"
+
+
 def test_a_bos_token_rendered_by_the_template_is_not_doubled(tiny_model, tmp_path):
     from tokenizers import processors
     from transformers import AutoTokenizer

@@ -33,11 +33,14 @@ def generate_samples(
     batch_size: int,
     output: str | os.PathLike,
     fingerprint_parts: dict[str, Any],
+    force_completion: bool = False,
 ) -> dict[str, Any]:
     """Write one greedy sample per task to ``output``; return what the run did (for the meta
     file: prompt style, stop strings, finish reasons, tokens, seconds)."""
     tasks = list(dataset.tasks.values())
-    prompts = [build_prompt(task, convention, dataset.name, tokenizer) for task in tasks]
+    prompts = [
+        build_prompt(task, convention, dataset.name, tokenizer, force_completion) for task in tasks
+    ]
     styles = {prompt.style for prompt in prompts}
     stops = {prompt.stop for prompt in prompts}
     assert len(styles) == 1 and len(stops) == 1, "one convention gives one style and stop list"
@@ -48,6 +51,7 @@ def generate_samples(
         output,
         fingerprint(
             convention=convention,
+            force_completion=force_completion,
             max_tokens=max_tokens,
             dataset=dataset.md5,
             stop=list(stop),

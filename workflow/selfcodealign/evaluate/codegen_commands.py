@@ -74,6 +74,9 @@ def _codegen(args: argparse.Namespace) -> int:
             batch_size=settings["batch_size"],
             output=args.output,
             fingerprint_parts={"model": model},
+            # The base model in completion mode even if it ships a chat template (as EvalPlus's
+            # --force-base-prompt): the paper's base numbers are completions.
+            force_completion=args.model_kind == "base" and settings["force_base_prompt"],
         )
     finally:
         backend.close()

@@ -5,7 +5,9 @@ the user turn, the response prefilled with a python fence, generation stopped at
 fence. ``evalplus``: EvalPlus's own default (its instruction and response prefixes, through
 EvalPlus's ``make_raw_chat_prompt``). A tokenizer without a chat template (a base model) gets a
 plain completion prompt in both conventions, exactly as EvalPlus treats base models: the problem
-itself, EvalPlus's stop strings, and the solution is problem + completion.
+itself, EvalPlus's stop strings, and the solution is problem + completion. ``force_completion``
+gives a base model that ships a chat template the same plain prompt (EvalPlus's
+``--force-base-prompt``), which is how base models are scored on its leaderboard and in the paper.
 
 Solutions go through EvalPlus's ``sanitize`` (as ``evalplus.codegen`` does); the raw text is
 kept beside them.
@@ -56,7 +58,13 @@ def _without_bos(text: str, tokenizer) -> str:
     return text
 
 
-def build_prompt(task: dict[str, Any], convention: str, benchmark: str, tokenizer) -> TaskPrompt:
+def build_prompt(
+    task: dict[str, Any],
+    convention: str,
+    benchmark: str,
+    tokenizer,
+    force_completion: bool = False,
+) -> TaskPrompt:
     from evalplus.provider.utility import (
         EOS,
         extra_eos_for_direct_completion,
@@ -66,7 +74,7 @@ def build_prompt(task: dict[str, Any], convention: str, benchmark: str, tokenize
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown prompt convention {convention!r}: one of {CONVENTIONS}")
     problem = problem_text(task)
-    if not has_chat_template(tokenizer):
+    if force_completion or not has_chat_template(tokenizer):
         stop = (*EOS, *extra_eos_for_direct_completion(benchmark))
         return TaskPrompt(problem, stop, "completion", problem)
     if convention == "evalplus":
