@@ -213,7 +213,7 @@ def test_unknown_model_leaves_the_paper_column_empty(tmp_path):
     tables.write_pass_at_1(tmp_path / "p.md", tmp_path / "p.csv", rows)
     _, csv_rows = read_csv(tmp_path / "p.csv")
     assert {row["paper plus (%)"] for row in csv_rows} == {""}
-    assert "no paper number" in (tmp_path / "p.md").read_text()
+    assert "none for this base model" in (tmp_path / "p.md").read_text()
 
 
 def test_without_base_model_the_base_evaluation_names_it():
