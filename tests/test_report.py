@@ -14,7 +14,6 @@ from selfcodealign.report import plots, tables
 from selfcodealign.report.paper import load_paper_numbers, match_model, paper_number
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "results" / "demo"
 RUNNER = [
     sys.executable,
     "-c",
@@ -258,17 +257,6 @@ def test_funnel_rejects_steps_without_counts():
         tables.check_funnel(bad, "f.json")
 
 
-@pytest.mark.parametrize("stage", ["seeds", "dataset"])
-def test_demo_funnels_chain_within_a_stage(stage):
-    path = DEMO / stage / "funnel.json"
-    if not path.exists():
-        pytest.skip(f"{path} not built")
-    funnel = tables.check_funnel(json.loads(path.read_text()), str(path))
-    rows = tables.funnel_rows(stage, funnel)
-    for before, after in zip(rows, rows[1:], strict=False):
-        assert before["output"] == after["input"]
-
-
 def test_markdown_cells_escape_pipes():
     (line,) = tables.markdown_table(["a"], [["x|y"]])[2:]
     assert line == "| x\\|y |"
@@ -384,22 +372,6 @@ def test_report_without_evaluations(tmp_path, capsys):
     assert "No funnel" in (out / "funnel.md").read_text()
     for name in ("pass_at_1.png", "funnel.png", "loss.png"):
         assert_png(out / name)
-
-
-@pytest.mark.skipif(not (DEMO / "seeds" / "funnel.json").exists(), reason="demo not built")
-def test_report_on_the_demo_outputs(inputs):
-    args = full_args(inputs)
-    demo_loss = DEMO / "model" / "finetuned" / "loss.csv"
-    for flag, path in (
-        ("--seed-funnel", DEMO / "seeds" / "funnel.json"),
-        ("--dataset-funnel", DEMO / "dataset" / "funnel.json"),
-        ("--loss", demo_loss),
-    ):
-        if path.exists():
-            args[args.index(flag) + 1] = path
-    result = report(*args)
-    assert result.returncode == 0, result.stderr
-    assert_png(inputs["out"] / "funnel.png")
 
 
 @pytest.mark.parametrize(

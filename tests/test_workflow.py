@@ -221,8 +221,12 @@ def test_report_tables_and_plots_are_written(evaluated):
     result = json.loads((workdir / "results/demo/eval/base/humaneval-paper.json").read_text())
     assert float(rows[0]["pass@1 plus (%)"]) == pytest.approx(100 * result["pass@1"]["plus"])
     with open(report / "funnel.csv", newline="") as handle:
-        stages = [row["stage"] for row in csv.DictReader(handle)]
-    assert {"seeds", "generation", "dataset"} <= set(stages)
+        funnel = [row for row in csv.DictReader(handle) if row["stage"] != "overall"]
+    assert list(dict.fromkeys(row["stage"] for row in funnel)) == ["seeds", "generation", "dataset"]
+    for before, after in zip(funnel, funnel[1:], strict=False):
+        # counts chain within the seeds and selection stages (generation turns rows into samples)
+        if before["stage"] == after["stage"] != "generation":
+            assert before["output"] == after["input"]
     for name in ("pass_at_1.png", "funnel.png", "loss.png"):
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
