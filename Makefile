@@ -39,6 +39,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 
 demo: install
 	snakemake --configfile config/demo.yaml --cores $(CORES)
+	snakemake --configfile config/demo.yaml --report results/demo/report/report.html
 
 lint: install
 	ruff check .
