@@ -1021,5 +1021,6 @@ def test_session_hopping_fork_bomb_times_out():
         result = run_one(bomb_pool, bomb)
     assert_none_survive(marker, timeout=60)
     assert result["status"] == "timeout", result
-    # the limit is 1.5 s; killing a few hundred processes on a busy 2-core machine adds seconds
-    assert result["duration_s"] < 10, result
+    # The limit is 1.5 s; killing a few hundred processes on a busy 2-core machine has taken up
+    # to 19 s. The bound only tells a kill that ends from one that waits for an outer limit.
+    assert result["duration_s"] < 90, result
