@@ -7,7 +7,6 @@ and check it against a direct EvalPlus run on the same file.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HUMANEVALPLUS, HUMANEVALPLUS_MINI
-from selfcodealign.evaluate.commands import add_command
+from selfcodealign.cli import main
 from selfcodealign.evaluate.datasets import DatasetHashMismatch, evalplus_env, load_dataset
 from selfcodealign.evaluate.scoring import score_samples
 
@@ -98,13 +97,10 @@ def test_canonical_completions_score_everything(mini, problems, tmp_path):
 
 
 def run_command(samples: Path, dataset: Path, md5: str, output: Path) -> int:
-    parser = argparse.ArgumentParser()
-    add_command(parser.add_subparsers(dest="stage"))
-    args = parser.parse_args(
+    return main(
         ["evaluate", "--samples", str(samples), "--dataset", "humaneval"]
         + ["--dataset-path", str(dataset), "--dataset-md5", md5, "--output", str(output)]
     )
-    return args.func(args)
 
 
 def test_command_matches_evalplus_and_finds_wrong_tasks(mini, problems, tmp_path, capsys):

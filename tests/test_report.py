@@ -10,15 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from selfcodealign.cli import main
 from selfcodealign.report import plots, tables
 from selfcodealign.report.paper import load_paper_numbers, match_model, paper_number
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNER = [
-    sys.executable,
-    "-c",
-    "import sys; from selfcodealign.report.commands import main; sys.exit(main())",
-]
+RUNNER = [sys.executable, "-m", "selfcodealign", "report"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OUTPUTS = (
     "pass_at_1.md",
@@ -351,21 +348,17 @@ def test_report_command_end_to_end(inputs):
 
 
 def test_report_is_byte_for_byte_repeatable(inputs, tmp_path):
-    from selfcodealign.report.commands import main
-
-    assert main(full_args(inputs)) == 0
+    assert main(["report", *full_args(inputs)]) == 0
     first = {name: (inputs["out"] / name).read_bytes() for name in OUTPUTS}
     inputs["out"] = tmp_path / "again"
-    assert main(full_args(inputs)) == 0
+    assert main(["report", *full_args(inputs)]) == 0
     assert first == {name: (inputs["out"] / name).read_bytes() for name in OUTPUTS}
     assert b"matplotlib" not in first["loss.png"]
 
 
 def test_report_without_evaluations(tmp_path, capsys):
-    from selfcodealign.report.commands import main
-
     out = tmp_path / "report"
-    assert main(["--evals", "--output-dir", str(out)]) == 0
+    assert main(["report", "--evals", "--output-dir", str(out)]) == 0
     assert "No evaluations" in capsys.readouterr().out
     columns, rows = read_csv(out / "pass_at_1.csv")
     assert columns == list(tables.PASS_COLUMNS) and rows == []

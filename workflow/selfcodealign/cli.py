@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from selfcodealign.cli_args import resolve_section
 from selfcodealign.config import ConfigError, validate_config, validate_section
+from selfcodealign.evaluate.datasets import DatasetHashMismatch
 
 log = logging.getLogger("selfcodealign")
 
@@ -85,6 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         if section:
             args.settings = validate_section(args.settings, *section)
         return func(args) or 0
-    except ConfigError as error:
+    except (ConfigError, DatasetHashMismatch) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from selfcodealign.cli_args import add_settings, json_object
-from selfcodealign.evaluate.datasets import DatasetHashMismatch, load_dataset
+from selfcodealign.evaluate.datasets import load_dataset
 from selfcodealign.jsonl import write_json
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,7 @@ def _load(args: argparse.Namespace, path: str | None = None):
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    try:
-        dataset = _load(args)
-    except DatasetHashMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    dataset = _load(args)
     with open(args.output, "wb") as handle:
         handle.write(dataset.content)
     print(f"{dataset.name} {dataset.version}: {len(dataset.tasks)} tasks, md5 {dataset.md5}")
@@ -54,11 +49,7 @@ def _codegen(args: argparse.Namespace) -> int:
     from selfcodealign.evaluate.codegen import generate_samples
     from selfcodealign.generation import load_backend
 
-    try:
-        dataset = _load(args, path=args.dataset)
-    except DatasetHashMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    dataset = _load(args, path=args.dataset)
     settings = args.settings
     model = validate_section(args.model, "model")
     model = {**model, "backend": settings["backend"]}

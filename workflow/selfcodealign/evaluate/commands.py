@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from selfcodealign.evaluate.datasets import DatasetHashMismatch, load_dataset
+from selfcodealign.evaluate.datasets import load_dataset
 from selfcodealign.evaluate.scoring import score_samples
 from selfcodealign.jsonl import read_json, write_json
 from selfcodealign.sandbox.isolation import UnisolatedError
@@ -17,17 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        dataset = load_dataset(
-            args.dataset,
-            args.dataset_path,
-            args.dataset_md5,
-            version=args.dataset_version,
-            expected_sha256=args.dataset_sha256,
-        )
-    except DatasetHashMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    dataset = load_dataset(
+        args.dataset,
+        args.dataset_path,
+        args.dataset_md5,
+        version=args.dataset_version,
+        expected_sha256=args.dataset_sha256,
+    )
     try:
         summary = score_samples(
             args.samples,

@@ -139,16 +139,3 @@ def add_command(stages: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--output-dir", required=True, metavar="DIR")
     report.set_defaults(func=run, section=None)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The ``report`` command on its own (without the rest of the command line)."""
-    parser = argparse.ArgumentParser(prog="selfcodealign.report")
-    add_command(parser.add_subparsers(dest="stage", required=True))
-    args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
