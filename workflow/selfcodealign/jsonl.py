@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -34,12 +34,13 @@ def dumps(record: dict[str, Any]) -> str:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike) -> Iterator[TextIO]:
-    """Open ``path`` for writing through a temporary sibling renamed on success."""
+def atomic_writer(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """Open ``path`` for writing (text, or bytes if ``binary``) through a temporary sibling
+    renamed on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    with open(partial, "w", encoding="utf-8") as handle:
+    with open(partial, "wb") if binary else open(partial, "w", encoding="utf-8") as handle:
         yield handle
         handle.flush()
         os.fsync(handle.fileno())

@@ -7,7 +7,7 @@ import logging
 
 from selfcodealign.cli_args import add_settings, json_object
 from selfcodealign.evaluate.datasets import load_dataset
-from selfcodealign.jsonl import write_json
+from selfcodealign.jsonl import atomic_writer, write_json
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _load(args: argparse.Namespace, path: str | None = None):
 
 def _fetch(args: argparse.Namespace) -> int:
     dataset = _load(args)
-    with open(args.output, "wb") as handle:
+    with atomic_writer(args.output, binary=True) as handle:
         handle.write(dataset.content)
     print(f"{dataset.name} {dataset.version}: {len(dataset.tasks)} tasks, md5 {dataset.md5}")
     return 0

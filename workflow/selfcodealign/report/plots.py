@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -20,6 +19,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from selfcodealign.jsonl import atomic_writer  # noqa: E402
+
 MODEL_COLOURS = {"base": "#9ecae1", "finetuned": "#3182bd"}
 STAGE_COLOURS = {"seeds": "#74c476", "generation": "#6baed6", "dataset": "#fd8d3c"}
 OTHER_COLOUR = "#bdbdbd"
@@ -28,14 +29,11 @@ DPI = 120
 
 def save(fig: Figure, path: str | os.PathLike) -> None:
     """Save ``fig`` as PNG through a temporary sibling and close it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
     try:
-        fig.savefig(partial, format="png", dpi=DPI, metadata={"Software": None})
+        with atomic_writer(path, binary=True) as handle:
+            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
     finally:
         plt.close(fig)
-    os.replace(partial, target)
 
 
 def _message(ax, text: str) -> None:

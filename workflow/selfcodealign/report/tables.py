@@ -15,7 +15,6 @@ BENCHMARKS = {"humaneval": "HumanEval+", "mbpp": "MBPP+"}
 MODELS = ("base", "finetuned")
 # The paper's prompt first: it is the setting the paper's numbers compare against.
 PROMPTS = ("paper", "evalplus")
-STAGES = ("seeds", "dataset")
 
 PASS_COLUMNS = (
     "model",
@@ -121,14 +120,14 @@ def default_base_model(evals: Iterable[dict[str, Any]]) -> str | None:
     return next((e.get("model_name") for e in evals if e["model"] == "base"), None)
 
 
+def _setting_cells(row: dict[str, Any]) -> list[Any]:
+    """The cells that say what was evaluated (both forms of the table start with them)."""
+    return [row[key] for key in PASS_COLUMNS[:6]]
+
+
 def _pass_csv_row(row: dict[str, Any]) -> list[Any]:
     return [
-        row["model"],
-        row["model_name"],
-        row["benchmark"],
-        row["prompt"],
-        row["prompt_style"],
-        row["dataset_version"],
+        *_setting_cells(row),
         row["base"],
         row["plus"],
         _blank(row["paper_plus"]),
@@ -140,12 +139,7 @@ def _pass_csv_row(row: dict[str, Any]) -> list[Any]:
 def _pass_md_row(row: dict[str, Any]) -> list[str]:
     delta = row["delta_plus"]
     return [
-        row["model"],
-        row["model_name"],
-        row["benchmark"],
-        row["prompt"],
-        row["prompt_style"],
-        row["dataset_version"],
+        *_setting_cells(row),
         f"{row['base']:.1f}",
         f"{row['plus']:.1f}",
         "" if row["paper_plus"] is None else f"{row['paper_plus']:.1f}",
