@@ -37,3 +37,9 @@ def add_settings(parser: argparse.ArgumentParser, *section: str, of=None) -> Non
 def resolve_section(args: argparse.Namespace) -> tuple[str, ...] | None:
     section = getattr(args, "section", None)
     return section(args) if callable(section) else section
+
+
+def add_isolation_arguments(parser: argparse.ArgumentParser, unisolated_help: str) -> None:
+    """``--isolation`` and ``--allow-unisolated``, for the commands that run untrusted code."""
+    parser.add_argument("--isolation", choices=["auto", "bwrap"], default="auto")
+    parser.add_argument("--allow-unisolated", action="store_true", help=unisolated_help)

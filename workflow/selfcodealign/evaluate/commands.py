@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 
+from selfcodealign.cli_args import add_isolation_arguments
 from selfcodealign.evaluate.datasets import load_dataset
 from selfcodealign.evaluate.scoring import score_samples
 from selfcodealign.jsonl import read_json, write_json
@@ -78,10 +79,5 @@ def add_command(stages: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--parallel", type=int, default=0, help="default: the CPUs available")
     evaluate.add_argument("--min-time-limit", type=float, default=1.0)
     evaluate.add_argument("--gt-time-limit-factor", type=float, default=4.0)
-    evaluate.add_argument("--isolation", choices=["auto", "bwrap"], default="auto")
-    evaluate.add_argument(
-        "--allow-unisolated",
-        action="store_true",
-        help="score even without bubblewrap or a container",
-    )
+    add_isolation_arguments(evaluate, "score even without bubblewrap or a container")
     evaluate.set_defaults(func=run, section=None)

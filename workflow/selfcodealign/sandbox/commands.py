@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 
+from selfcodealign.cli_args import add_isolation_arguments
 from selfcodealign.jsonl import read_jsonl, write_json
 from selfcodealign.progress import progress_bar
 from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
@@ -80,10 +81,7 @@ def add_command(stages: argparse._SubParsersAction) -> None:
     sandbox.add_argument("--timeout-s", type=float, default=10.0)
     sandbox.add_argument("--memory-mb", type=int, default=4096)
     sandbox.add_argument("--workers", type=int, default=0, help="default: the CPUs this job has")
-    sandbox.add_argument("--isolation", choices=["auto", "bwrap"], default="auto")
-    sandbox.add_argument(
-        "--allow-unisolated",
-        action="store_true",
-        help="run even without bubblewrap or a container (process limits only)",
+    add_isolation_arguments(
+        sandbox, "run even without bubblewrap or a container (process limits only)"
     )
     sandbox.set_defaults(func=run, section=None)
