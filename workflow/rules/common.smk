@@ -69,11 +69,6 @@ REPORT = f"{RESULTS}/report"
 EVALUATION = config["evaluation"]
 EVAL_GPUS = EVALUATION["generation"]["gpus"]
 BENCHMARK_PATTERN = "humaneval|mbpp"
-REPORT_FILES = [
-    f"{REPORT}/{name}"
-    for name in ("pass_at_1.md", "pass_at_1.csv", "pass_at_1.png")
-    + ("funnel.md", "funnel.csv", "funnel.png", "loss.png", "summary.json")
-]
 
 
 def settings(*path):
@@ -90,7 +85,8 @@ def all_targets():
         f"{SEEDS}/funnel.json",
         f"{DATASET}/sft.jsonl",
         f"{RESULTS}/model/finetuned",
-        *(REPORT_FILES if EVALUATION["enabled"] else []),
+        # Called by rule all, after every rule file is included.
+        *(rules.report.output if EVALUATION["enabled"] else []),
     ]
 
 
