@@ -1,11 +1,13 @@
 # SelfCodeAlign: a code LLM writes, tests and learns from its own instruction data.
 # Run: snakemake --configfile config/demo.yaml --cores 2   (see README.md)
+from glob import glob
 
 
-# The paper's run unless a config is given with --configfile (files are not merged).
+# Without --configfile: every paper table in one run, their shared work done once.
 if not config:
+    for table_config in sorted(glob("config/paper/table*.yaml")):
 
-    configfile: "config/config.yaml"
+        configfile: table_config
 
 
 include: "workflow/rules/common.smk"

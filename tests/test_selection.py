@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from selfcodealign.cli import main
 from selfcodealign.config import validate_section
 from selfcodealign.sandbox import Limits, SandboxPool
 from selfcodealign.select.execute import execution_rows
@@ -172,3 +176,108 @@ def test_execution_rows_keep_order_around_format_rejections():
         (1, "format:tests_without_assert", False),
         (2, "failed", False),
     ]
+
+
+# --- the selection command, and Table 9's "random subset" ---------------------------------
+
+STRICT_MINHASH = {"threshold": 0.95, "num_perm": 128, "ngram": 5}
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def select_files(tmp_path, count=30):
+    """responses.jsonl and executions.jsonl of ``count`` instructions, two samples each."""
+    samples = [
+        sample(f"i{i:02d}", k, passed=(i + k) % 3 != 0, name=f"fn{i}")
+        for i in range(count)
+        for k in range(2)
+    ]
+    responses = [{k: v for k, v in s.items() if k not in ("status", "passed")} for s in samples]
+    executions = [{k: s[k] for k in ("id", "instruction_id", "status", "passed")} for s in samples]
+    return (
+        write_rows(tmp_path / "responses.jsonl", responses),
+        write_rows(tmp_path / "executions.jsonl", executions),
+    )
+
+
+def select_cli(tmp_path, name, mode, seed=3407, size_like=None):
+    responses, executions = select_files(tmp_path)
+    settings = {"mode": mode, "minhash": STRICT_MINHASH}
+    args = ["select", "select", "--settings", json.dumps(settings)]
+    args += ["--responses", str(responses), "--executions", str(executions)]
+    args += ["--seed", str(seed)]
+    if size_like is not None:
+        args += ["--size-like", str(size_like)]
+    out = tmp_path / name
+    args += ["--output", f"{out}.jsonl", "--funnel", f"{out}.funnel.json"]
+    args += ["--stats", f"{out}.stats.json"]
+    code = main(args)
+    if code:
+        return code, None, None
+    rows = [json.loads(line) for line in Path(f"{out}.jsonl").read_text().splitlines()]
+    return code, rows, json.loads(Path(f"{out}.funnel.json").read_text())
+
+
+def assert_chains(funnel):
+    for step in funnel["steps"]:
+        assert step["input"] - sum(step["removed"].values()) == step["output"]
+    for before, after in zip(funnel["steps"], funnel["steps"][1:], strict=False):
+        assert after["input"] == before["output"]
+    assert funnel["final"] == funnel["steps"][-1]["output"]
+
+
+def test_random_subset_matches_the_size_of_another_dataset(tmp_path):
+    target = write_rows(tmp_path / "passes.jsonl", [{"id": str(i)} for i in range(12)])
+    code, everything, _ = select_cli(tmp_path, "all", "random_selection")
+    assert code == 0 and len(everything) == 30
+    code, rows, funnel = select_cli(tmp_path, "subset", "random_subset", size_like=target)
+    assert code == 0
+    assert len(rows) == 12 == funnel["final"]
+    assert funnel["mode"] == "random_subset" and funnel["target_size"] == 12
+    assert funnel["steps"][-1]["step"] == "subsample"
+    assert funnel["steps"][-1]["removed"] == {"subsample": 18}
+    assert_chains(funnel)
+    # any execution status, and the rows keep the order random selection wrote them in
+    assert {r["execution_status"] for r in rows} == {"passed", "failed"}
+    position = {r["id"]: n for n, r in enumerate(everything)}
+    assert all(r == everything[position[r["id"]]] for r in rows)
+    assert [position[r["id"]] for r in rows] == sorted(position[r["id"]] for r in rows)
+    # seeded: the same seed draws the same rows, another seed other rows
+    _, again, _ = select_cli(tmp_path, "again", "random_subset", size_like=target)
+    assert again == rows
+    _, other, _ = select_cli(tmp_path, "other", "random_subset", seed=1, size_like=target)
+    assert len(other) == 12
+    assert [r["id"] for r in other] != [r["id"] for r in rows]
+
+
+def test_random_subset_keeps_everything_when_too_few_remain(tmp_path, caplog):
+    target = write_rows(tmp_path / "passes.jsonl", [{"id": str(i)} for i in range(50)])
+    code, rows, funnel = select_cli(tmp_path, "subset", "random_subset", size_like=target)
+    assert code == 0 and len(rows) == 30
+    assert funnel["steps"][-1] == {
+        "step": "subsample",
+        "input": 30,
+        "output": 30,
+        "removed": {},
+        "extra": {"target": 50},
+    }
+    assert "fewer than the target 50" in caplog.text
+
+
+def test_size_like_goes_with_random_subset_only(tmp_path, capsys):
+    target = write_rows(tmp_path / "passes.jsonl", [{"id": "0"}])
+    code, _, _ = select_cli(tmp_path, "subset", "random_subset")
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "--size-like" in error and "\n" not in error
+    code, _, _ = select_cli(tmp_path, "passes", "passes_only", size_like=target)
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "random_subset" in error and "\n" not in error
+    code, _, _ = select_cli(tmp_path, "missing", "random_subset", size_like=tmp_path / "no.jsonl")
+    assert code == 2
+    assert "no.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "subset.jsonl").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import shutil
@@ -30,6 +31,7 @@ from selfcodealign.train.prompt import (  # noqa: E402
     format_prompt,
     tokenize_example,
 )
+from transformers import TrainerCallback  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -505,6 +507,153 @@ def test_torn_checkpoint_is_not_resumed(tmp_path):
             (path / "trainer_state.json").write_text("{}")
     assert latest_checkpoint(tmp_path).name == "checkpoint-4"
     assert [p.name for p in remove_torn(tmp_path)] == ["checkpoint-6"]
+
+
+# --- resuming only a training's own checkpoints -----------------------------------------------
+
+
+def test_fingerprint_ignores_runtime_only_settings(sft_jsonl):
+    from selfcodealign.train.fingerprint import differing, fingerprint
+
+    base = fingerprint(settings(), "org/model", sft_jsonl, seed=1)
+    assert set(base) == {"data", "recipe", "model", "seed"}
+    assert base["model"] == {"name": "org/model", "revision": None}
+    runtime = {
+        "gpus": 4,
+        "per_device_batch_size": 1,
+        "save_steps": 7,
+        "save_total_limit": 5,
+        "cleanup_checkpoints": False,
+        "gradient_checkpointing": True,
+        "accelerate_config": "zero3",
+    }
+    for key, value in runtime.items():
+        assert key not in base["recipe"]
+        other = fingerprint(settings(**{key: value}), "org/model", sft_jsonl, seed=1)
+        assert other == base, key
+    # The seed counts once, whether it comes from the settings or the command line.
+    assert fingerprint(settings(seed=1), "org/model", sft_jsonl, seed=9) == base
+    assert differing(base, base) == []
+
+
+def test_fingerprint_tells_what_differs(sft_jsonl, tmp_path):
+    from selfcodealign.train import fingerprint as fp
+
+    base = fp.fingerprint(settings(), "org/model", sft_jsonl, seed=1)
+    edited = tmp_path / "sft.jsonl"
+    edited.write_bytes(sft_jsonl.read_bytes().replace(b"adds 0.", b"adds 00.", 1))
+    changed = {
+        "data": fp.fingerprint(settings(), "org/model", edited, seed=1),
+        "recipe": fp.fingerprint(settings(learning_rate=2e-5), "org/model", sft_jsonl, seed=1),
+        "model": fp.fingerprint(settings(), "org/other", sft_jsonl, seed=1),
+        "seed": fp.fingerprint(settings(), "org/model", sft_jsonl, seed=2),
+    }
+    for part, other in changed.items():
+        assert fp.differing(base, other) == [part]
+    assert fp.differing(base, fp.fingerprint(settings(epochs=2), "org/model", sft_jsonl, 1)) == [
+        "recipe"
+    ]
+    revised = fp.fingerprint(settings(), "org/model", sft_jsonl, seed=1, revision="abc123")
+    assert fp.differing(base, revised) == ["model"]
+    fp.write(tmp_path, base)
+    assert "model (org/model -> org/model@abc123)" in fp.mismatch(tmp_path, revised)
+    (tmp_path / fp.FINGERPRINT).unlink()
+    # Stored and compared as JSON: what was written reads back equal.
+    assert fp.mismatch(tmp_path, base).endswith("have no fingerprint.json, so their run is unknown")
+    fp.write(tmp_path, base)
+    assert fp.read(tmp_path) == base and fp.mismatch(tmp_path, base) is None
+    reason = fp.mismatch(tmp_path, changed["data"])
+    assert reason.startswith(f"checkpoints in {tmp_path} were made with other data (sha256 ")
+    assert base["data"]["sha256"][:12] in reason
+    assert "learning_rate 0.001 -> 2e-05" in fp.mismatch(tmp_path, changed["recipe"])
+    (tmp_path / fp.FINGERPRINT).write_text("{torn")
+    assert "an unreadable fingerprint.json" in fp.mismatch(tmp_path, base)
+
+
+class _StopAt(TrainerCallback):
+    """Ends training after ``step`` as if the job were cut off there."""
+
+    def __init__(self, step: int):
+        self.stop = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        control.should_training_stop = state.global_step >= self.stop
+
+
+class _AtStart(TrainerCallback):
+    """Records the step training starts from and the checkpoints present then."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.step: int | None = None
+        self.checkpoints: list[str] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.step = state.global_step
+        self.checkpoints = sorted(p.name for p in self.work.glob("checkpoint-*"))
+
+
+def _cut_short_run(model: Path, data: Path, tmp_path: Path) -> tuple[dict, Path, Path]:
+    """4 steps asked for, cut off after checkpoint-2; returns (settings, work dir, output)."""
+    from selfcodealign.train.finetune import finetune
+
+    run = settings(max_steps=4, save_steps=2, cleanup_checkpoints=False)
+    work, output = tmp_path / "checkpoints", tmp_path / "model"
+    finetune(run, str(model), str(data), output, work, seed=1, callbacks=[_StopAt(2)])
+    assert (work / "checkpoint-2" / "trainer_state.json").exists()
+    assert (work / "fingerprint.json").exists()
+    shutil.rmtree(output)  # as Snakemake does before it reruns a job
+    return run, work, output
+
+
+def test_rerun_resumes_its_own_checkpoints(base_model, sft_jsonl, tmp_path, caplog):
+    from selfcodealign.train.finetune import finetune
+
+    run, work, output = _cut_short_run(base_model, sft_jsonl, tmp_path)
+    start = _AtStart(work)
+    # Runtime-only changes (per-device batch, cleanup) keep the checkpoints valid.
+    rerun = {**run, "per_device_batch_size": 1, "cleanup_checkpoints": True}
+    with caplog.at_level(logging.INFO, logger="selfcodealign.train"):
+        summary = finetune(
+            rerun, str(base_model), str(sft_jsonl), output, work, seed=1, callbacks=[start]
+        )
+    assert start.step == 2
+    assert summary["resumed_from"] == "checkpoint-2" and summary["run"] == 2
+    assert summary["global_step"] == 4
+    assert [r["run"] for r in _loss_rows(output / "loss.csv")] == ["1", "1", "2", "2"]
+    assert f"resuming from {work / 'checkpoint-2'}" in caplog.text
+    assert "starting over" not in caplog.text
+    assert not work.exists(), "checkpoints and fingerprint are cleaned up"
+
+
+def test_other_data_starts_over(base_model, sft_jsonl, tmp_path, caplog):
+    from selfcodealign.resumable import file_digest
+    from selfcodealign.train import fingerprint as fp
+    from selfcodealign.train.finetune import finetune
+
+    data = tmp_path / "sft.jsonl"
+    shutil.copy(sft_jsonl, data)
+    run, work, output = _cut_short_run(base_model, data, tmp_path)
+    old_sha = fp.read(work)["data"]["sha256"]
+    rows = data.read_text().splitlines(keepends=True)
+    rows[5] = json.dumps({**json.loads(rows[5]), "response": "changed"}) + "\n"
+    data.write_text("".join(rows))
+    start = _AtStart(work)
+    with caplog.at_level(logging.WARNING, logger="selfcodealign.train"):
+        summary = finetune(run, str(base_model), str(data), output, work, seed=1, callbacks=[start])
+    warnings = [r for r in caplog.records if "starting over" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    message = warnings[0].getMessage()
+    assert message.startswith(f"checkpoints in {work} were made with other data (sha256 ")
+    assert old_sha[:12] in message and message.endswith(" - starting over")
+    assert message.count("(") == 1, "only the data differs"
+    assert start.step == 0 and start.checkpoints == [], "the old checkpoints are gone"
+    assert summary["resumed_from"] is None and summary["run"] == 1
+    assert summary["global_step"] == 4
+    assert [int(r["step"]) for r in _loss_rows(output / "loss.csv")] == [1, 2, 3, 4]
+    assert {r["run"] for r in _loss_rows(output / "loss.csv")} == {"1"}
+    assert fp.read(work)["data"]["sha256"] == file_digest(data, "sha256")
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
 
 
 def test_launch_command_and_cpu_stays_in_process(monkeypatch):

@@ -1,6 +1,24 @@
-import hashlib
-import json
+# Output paths: every folder is keyed by what determines its contents, so shared work is
+# computed once however many experiments use it.
+#
+#   results/seeds/{seedset}/                  the seed stage (seeds.jsonl, funnel.json)
+#   results/base-models/{model}/              a base model the workflow builds (the CPU demo's)
+#   results/data/{dataset}/generation/        concepts, instructions, responses (+ counts/)
+#   results/data/{dataset}/execution.jsonl    every sample's sandbox verdict
+#   results/data/{dataset}/sft.jsonl          the selected pairs (+ funnel.json, report/)
+#   results/models/{training}/                the fine-tuned model (+ loss.csv, training.json)
+#   results/models/{training}.report/         its loss curve
+#   results/eval/{model}/{benchmark}-{prompt}.json
+#                                             one evaluation; {model} is a base model or a training
+#   results/benchmark-data/{benchmark}.jsonl  the hash-checked benchmark files
+#   results/tables/{table}/                   one table in the paper's shape
+#   results/logs/..., results/benchmarks/...  a log and a timing per job
+#
+# A variant dataset (datasets.<name>.variant_of) has only sft.jsonl and its report: it reuses
+# the generation and execution of the dataset it names.
+
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -13,11 +31,16 @@ min_version("9.0")
 PACKAGE_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(PACKAGE_DIR))
 
-from selfcodealign.config import validate_config
+from selfcodealign.config import ConfigError, check_config_files
+from selfcodealign.digest import stage_digest
+from selfcodealign.experiments import RUNTIME_KEYS, Experiments, dumps, row_name, without
 
-# A one-line error per bad key (with the allowed keys or values) before Snakemake's own
-# validation, which fills in the schema's defaults.
-validate_config(config)
+# One line per problem, before any job runs: the schema's, then the references between entries.
+try:
+    check_config_files(workflow.configfiles)
+    EXP = Experiments(config)
+except ConfigError as error:
+    sys.exit(f"error: {error}")
 validate(config, "../schemas/config.schema.yaml")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
@@ -25,116 +48,255 @@ os.environ.update(
     )
 )
 
-EXP = config["experiment"]
-RESULTS = f"results/{EXP}"
-SEEDS = f"{RESULTS}/seeds"
+RESULTS = EXP.results
+SEEDS = f"{RESULTS}/seeds/{{seedset}}"
+DATA = f"{RESULTS}/data/{{dataset}}"
+GEN = f"{DATA}/generation"
+MODEL_DIR = f"{RESULTS}/models/{{training}}"
+EVAL = f"{RESULTS}/eval/{{model}}/{{benchmark}}-{{prompt}}"
+TABLE = f"{RESULTS}/tables/{{table}}"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
-SHARDS = list(range(config["seeds"]["shards"]))
-TYPECHECK = config["seeds"]["typecheck"]["enabled"]
-JUDGE = config["seeds"]["judge"]["enabled"]
-JUDGE_GPUS = config["seeds"]["judge"]["gpus"]
-
-GEN = f"{RESULTS}/generation"
-DATASET = f"{RESULTS}/dataset"
-EXEC_SHARDS = config["execution"]["shards"]
-FT_GPUS = config["finetune"]["gpus"]
-GEN_SHARDS = config["generation"]["shards"]
-GEN_GPUS = config["generation"]["gpus"]
-# The pool enters params by content, so editing it reruns generation but moving the
-# checkout does not.
-POOL_DIGEST = hashlib.sha1(
-    (PACKAGE_DIR / "prompts" / "fewshot_pool.yaml").read_bytes()
-).hexdigest()
-S2I = config["generation"]["pipeline"] == "s2i"
-# The prompt mode of each generation step (S->I replaces C->I in the ablation).
-STEP_MODE = {
-    "concepts": "s2c",
-    "instructions": "s2i" if S2I else "c2i",
-    "responses": "i2r",
-}
-PROMPT_SHOTS = {
-    mode: config["generation"][step]["shots"] for step, mode in STEP_MODE.items()
-}
-# The demo builds its own tiny model and uses it in place of model.name.
-DEMO_MODEL = config["demo_model"]["enabled"]
-MODEL_INPUTS = [f"{RESULTS}/demo-model"] if DEMO_MODEL else []
-MODEL_JSON = json.dumps(
-    {**config["model"], **({"name": MODEL_INPUTS[0]} if DEMO_MODEL else {})},
-    sort_keys=True,
-)
-# Evaluation (EvalPlus) and the report.
-EVAL = f"{RESULTS}/eval"
-REPORT = f"{RESULTS}/report"
-EVALUATION = config["evaluation"]
-EVAL_GPUS = EVALUATION["generation"]["gpus"]
-BENCHMARK_PATTERN = "humaneval|mbpp"
+EVALUATION = EXP.evaluation
+SEED = EXP.seed
 
 
-def settings(*path):
-    """One config section as JSON: a rule's params carry only its own stage's settings."""
-    node = config
-    for key in path:
-        node = node[key]
-    return json.dumps(node, sort_keys=True)
+def one_of(names):
+    """A wildcard regex matching exactly these names (never one that matches nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-def all_targets():
+# Names contain '.' and '-': each wildcard matches only its registry's names.
+wildcard_constraints:
+    seedset=one_of(EXP.seedsets),
+    dataset=one_of(EXP.datasets),
+    training=one_of(EXP.trainings),
+    model=one_of(EXP.evaluation_names() + EXP.built_models()),
+    table=one_of(EXP.tables),
+    benchmark="humaneval|mbpp",
+    prompt="paper|evalplus",
+    step="concepts|instructions|responses",
+    shard=r"\d+",
+
+
+# --- params: what determines a job's result -------------------------------------------------
+# Params are functions of wildcards only, so Snakemake reruns a job when they change. Runtime
+# settings (GPUs, batch sizes, workers) reach the command through functions that also take
+# `input`: Snakemake treats those as derived and never reruns for them.
+
+
+def determinants(stage, **parts):
+    """The rerun trigger of a job: its own settings and its stage's code digest."""
+    return dumps({"code": stage_digest(stage), **parts})
+
+
+def seedset(wildcards):
+    return EXP.seedsets[wildcards.seedset]
+
+
+def seed_settings(step):
+    return lambda wildcards: dumps(seedset(wildcards)[step])
+
+
+def dataset(wildcards):
+    return EXP.datasets[wildcards.dataset]
+
+
+def generated(wildcards):
+    """The generation settings of a generated dataset (or of the one a variant reuses)."""
+    return dataset(wildcards).settings
+
+
+# --- seeds ------------------------------------------------------------------------------------
+
+
+def seed_shards(wildcards):
+    return range(seedset(wildcards)["shards"])
+
+
+def seed_dedup_inputs(wildcards):
+    """Type-checked shards, or the filtered ones when the type check is off."""
+    step = "typechecked" if seedset(wildcards)["typecheck"]["enabled"] else "filtered"
+    return expand(
+        f"{RESULTS}/seeds/{wildcards.seedset}/{step}/shard-{{shard}}.jsonl",
+        shard=seed_shards(wildcards),
+    )
+
+
+def judge_model(wildcards):
+    return seedset(wildcards)["judge"]["model"]
+
+
+def seed_final_records(wildcards):
+    step = "judged" if judge_model(wildcards) else "deduplicated"
+    return f"{RESULTS}/seeds/{wildcards.seedset}/{step}.jsonl"
+
+
+def seed_step_counts(wildcards):
+    """Counts files of the steps that run, in pipeline order (the funnel's order)."""
+    entry = seedset(wildcards)
+    steps = ["extract", "filter"] + (["typecheck"] if entry["typecheck"]["enabled"] else [])
+    counts = f"{RESULTS}/seeds/{wildcards.seedset}/counts"
+    paths = [
+        f"{counts}/{step}-{shard}.json" for step in steps for shard in seed_shards(wildcards)
+    ]
+    paths.append(f"{counts}/dedup.json")
+    if judge_model(wildcards):
+        paths.append(f"{counts}/judge.json")
+    return paths
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def built_model_input(name):
+    """A model the workflow builds is an input of the jobs that use it; a Hub id is none."""
+    return [EXP.model_path(name)] if EXP.models[name]["build"] is not None else []
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+
+def generator(wildcards):
+    return generated(wildcards)["generator"]
+
+
+def generation_seeds(wildcards):
+    """The rows the first generation step reads: seed functions, or snippets (ablation)."""
+    settings = generated(wildcards)
+    name = "snippets" if settings["seed_kind"] == "snippets" else "seeds"
+    return f"{RESULTS}/seeds/{settings['seedset']}/{name}.jsonl"
+
+
+def step_input(wildcards):
+    steps = list(EXP.steps(wildcards.dataset))
+    index = steps.index(wildcards.step)
+    if index == 0:
+        return generation_seeds(wildcards)
+    return f"{RESULTS}/data/{wildcards.dataset}/generation/{steps[index - 1]}.jsonl"
+
+
+def max_rows(wildcards):
+    """generation.max_seeds limits the first step only; later steps follow from it."""
+    first = next(iter(EXP.steps(wildcards.dataset)))
+    return generated(wildcards)["generation"]["max_seeds"] if wildcards.step == first else None
+
+
+def generation_determinants(wildcards):
+    settings = generated(wildcards)
+    return determinants(
+        "generation",
+        mode=EXP.steps(wildcards.dataset)[wildcards.step],
+        sampling=settings["generation"][wildcards.step],
+        max_rows=max_rows(wildcards),
+        shards=settings["generation"]["shards"],
+        model=EXP.model_identity(settings["generator"]),
+        seed=SEED,
+    )
+
+
+def generation_counts(wildcards):
+    """Counts of the root dataset's generation steps, in pipeline order."""
+    root = dataset(wildcards).root
     return [
-        f"{SEEDS}/seeds.jsonl",
-        f"{SEEDS}/funnel.json",
-        f"{DATASET}/sft.jsonl",
-        f"{RESULTS}/model/finetuned",
-        # Called by rule all, after every rule file is included.
-        *(rules.report.output if EVALUATION["enabled"] else []),
+        f"{RESULTS}/data/{root}/generation/counts/{step}.json" for step in EXP.steps(root)
     ]
 
 
-def evaluation_results():
-    return expand(
-        f"{EVAL}/{{model}}/{{benchmark}}-{{prompt}}.json",
-        model=EVALUATION["models"],
-        benchmark=EVALUATION["benchmarks"],
-        prompt=EVALUATION["prompts"],
+# --- selection ----------------------------------------------------------------------------------
+
+
+def root_file(name):
+    """A file of the dataset whose samples this one selects from (itself or its root)."""
+    return lambda wildcards: f"{RESULTS}/data/{dataset(wildcards).root}/{name}"
+
+
+def size_like(wildcards):
+    target = generated(wildcards)["selection"]["size_of"]
+    return [f"{RESULTS}/data/{target}/sft.jsonl"] if target else []
+
+
+def benchmark_texts(wildcards):
+    return f"{RESULTS}/seeds/{generated(wildcards)['seedset']}/decontamination/benchmark_texts.json"
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def training(wildcards):
+    return EXP.trainings[wildcards.training]
+
+
+def student(wildcards):
+    return training(wildcards)["student"]
+
+
+def training_gpus(wildcards):
+    return EXP.gpus(student(wildcards), "training")
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def evaluated_model_input(wildcards):
+    """The weights a codegen job reads: a fine-tuned model, or a base model built here."""
+    if wildcards.model in EXP.trainings:
+        return [f"{RESULTS}/models/{wildcards.model}"]
+    return built_model_input(wildcards.model)
+
+
+def evaluated_base(wildcards):
+    """The base model behind an evaluation (the student, for a training)."""
+    name = wildcards.model
+    return EXP.trainings[name]["student"] if name in EXP.trainings else name
+
+
+def codegen_settings(wildcards):
+    """evaluation.generation with the model's GPUs and prompting: fine-tuned models use the
+    training's chat template, base models their own `prompt` choice."""
+    base = EXP.models[evaluated_base(wildcards)]
+    tuned = wildcards.model in EXP.trainings
+    return {
+        **EVALUATION["generation"],
+        "gpus": base["gpus"]["evaluation"],
+        "force_base_prompt": (not tuned) and base["prompt"] == "base",
+    }
+
+
+def codegen_model(wildcards, input):
+    """The model section for codegen: a fine-tuned directory takes the id's place."""
+    section = EXP.model_section(evaluated_base(wildcards))
+    if wildcards.model in EXP.trainings:
+        section.update(name=input.model[0], revision=None)
+    return dumps(section)
+
+
+def codegen_determinants(wildcards):
+    name = wildcards.model
+    model = (
+        {"training": name} if name in EXP.trainings else EXP.model_identity(name)
+    )
+    return determinants(
+        "evaluation",
+        generation=without(codegen_settings(wildcards), RUNTIME_KEYS["codegen"]),
+        pin=EVALUATION["datasets"][wildcards.benchmark],
+        model=model,
     )
 
 
-def generation_counts():
-    """Counts of the generation steps that run, in pipeline order (for the report's funnel)."""
-    steps = ["instructions", "responses"] if S2I else list(STEP_MODE)
-    return [f"{GEN}/counts/{step}.json" for step in steps]
+def codegen_gpus(wildcards):
+    return codegen_settings(wildcards)["gpus"]
 
 
-def finetuned_for_report():
-    """The fine-tuned model (its loss curve), unless only the base model is evaluated: then the
-    report waits for no training."""
-    return [f"{RESULTS}/model/finetuned"] if "finetuned" in EVALUATION["models"] else []
-
-
-def evaluated_model_inputs(kind):
-    """The weights a codegen job reads: the fine-tuned output, or the demo's own base model
-    (a Hub id or an outside directory is no input)."""
-    return [f"{RESULTS}/model/finetuned"] if kind == "finetuned" else MODEL_INPUTS
-
-
-def evaluated_model_json(kind, inputs):
-    """The model section for codegen: the fine-tuned directory takes model.name's place."""
-    if kind == "base":
-        return MODEL_JSON
-    return json.dumps(
-        {**config["model"], "name": inputs[0], "revision": None}, sort_keys=True
-    )
-
-
-def dataset_pin_flags(benchmark):
+def dataset_pin_flags(wildcards):
     """The pinned version and hashes, checked again before scoring."""
-    pin = EVALUATION["datasets"][benchmark]
+    pin = EVALUATION["datasets"][wildcards.benchmark]
     flags = [f"--dataset-version {pin['version']}"]
     flags += [f"--dataset-{key} {pin[key]}" for key in ("md5", "sha256") if key in pin]
     return " ".join(flags)
 
 
-def scoring_flags():
+def scoring_flags(wildcards, input):
     scoring = EVALUATION["scoring"]
     flags = [
         f"--min-time-limit {scoring['min_time_limit']}",
@@ -145,43 +307,110 @@ def scoring_flags():
     return " ".join(flags)
 
 
-def generation_seeds():
-    """The rows the first generation step reads: seed functions, or snippets (ablation)."""
-    if config["generation"]["seed_source"] == "snippets":
-        return f"{GEN}/snippets.jsonl"
-    return f"{SEEDS}/seeds.jsonl"
+def eval_file(name, benchmark, prompt):
+    return f"{RESULTS}/eval/{name}/{benchmark}-{prompt}.json"
 
 
-def step_input(step):
-    if step == "concepts" or (step == "instructions" and S2I):
-        return generation_seeds()
-    return f"{GEN}/{'concepts' if step == 'instructions' else 'instructions'}.jsonl"
-
-
-def max_rows_flag(step):
-    """generation.max_seeds limits the first step only; later steps follow from it."""
-    first = "instructions" if S2I else "concepts"
-    limit = config["generation"]["max_seeds"]
-    return f"--max-rows {limit}" if step == first and limit else ""
-
-
-def seed_dedup_inputs():
-    """Type-checked shards, or the filtered ones when the type check is off."""
-    step = "typechecked" if TYPECHECK else "filtered"
-    return expand(f"{SEEDS}/{step}/shard-{{shard}}.jsonl", shard=SHARDS)
-
-
-def seed_final_records():
-    return f"{SEEDS}/judged.jsonl" if JUDGE else f"{SEEDS}/deduplicated.jsonl"
-
-
-def seed_step_counts():
-    """Counts files of the steps that run, in pipeline order (the funnel's order)."""
-    steps = ["extract", "filter"] + (["typecheck"] if TYPECHECK else [])
-    counts = [
-        f"{SEEDS}/counts/{step}-{shard}.json" for step in steps for shard in SHARDS
+def model_evaluations(names):
+    return [
+        eval_file(name, benchmark, prompt)
+        for name in names
+        for benchmark in EVALUATION["benchmarks"]
+        for prompt in EVALUATION["prompts"]
     ]
-    counts.append(f"{SEEDS}/counts/dedup.json")
-    if JUDGE:
-        counts.append(f"{SEEDS}/counts/judge.json")
-    return counts
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def table_spec(name):
+    """What the table shows: its rows, each with the model, data and evaluation files."""
+    table = EXP.tables[name]
+    prompt = table["prompt"]
+
+    def model_ref(model):
+        return {"name": model, "id": EXP.models[model]["id"] or model}
+
+    def evals(model):
+        return {b: eval_file(model, b, prompt) for b in table["benchmarks"]}
+
+    rows = []
+    for row in table["rows"]:
+        entry = {"name": row_name(row), "label": None, "paper": None}
+        if isinstance(row, dict):
+            entry.update(label=row.get("label"), paper=row.get("paper"))
+        if entry["name"] in EXP.trainings:
+            train = EXP.trainings[entry["name"]]
+            data = EXP.datasets[train["dataset"]]
+            maker = EXP.generator_of(train["dataset"])
+            entry.update(
+                kind="training",
+                model=model_ref(train["student"]),
+                generator=model_ref(maker) if maker else None,
+                dataset={
+                    "name": data.name,
+                    "kind": "external" if data.kind == "external" else "generated",
+                    "selection_mode": data.settings.get("selection", {}).get("mode"),
+                    "seed_kind": data.settings.get("seed_kind"),
+                    "pipeline": data.settings.get("pipeline"),
+                    "sft": f"{RESULTS}/data/{data.name}/sft.jsonl",
+                },
+                evals=evals(entry["name"]),
+                base_evals=evals(train["student"]),
+            )
+        else:
+            entry.update(
+                kind="model",
+                model=model_ref(entry["name"]),
+                generator=None,
+                dataset=None,
+                evals=evals(entry["name"]),
+                base_evals={},
+            )
+        rows.append(entry)
+    return {
+        "table": name,
+        "shape": table["shape"],
+        "title": table["title"],
+        "prompt": prompt,
+        "benchmarks": table["benchmarks"],
+        "rows": rows,
+    }
+
+
+def table_inputs(wildcards):
+    spec = table_spec(wildcards.table)
+    files = []
+    for row in spec["rows"]:
+        files += [*row["evals"].values(), *row["base_evals"].values()]
+        if row["dataset"]:
+            files.append(row["dataset"]["sft"])
+    return list(dict.fromkeys(files))
+
+
+def matrix_tables():
+    """Tables in Table 8's shape: they get a heatmap too."""
+    return [name for name, table in EXP.tables.items() if table["shape"] == "table8"]
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+def table_outputs(name):
+    files = [f"{RESULTS}/tables/{name}/{file}" for file in ("table.md", "table.csv", "table.png")]
+    if name in matrix_tables():
+        files.append(f"{RESULTS}/tables/{name}/heatmap.png")
+    return files
+
+
+def all_targets():
+    """Every table, every training with its evaluations and loss curve, every dataset with its
+    funnel, and the base evaluation of every student and every model a table shows."""
+    targets = [file for name in EXP.tables for file in table_outputs(name)]
+    for name in EXP.trainings:
+        targets += [f"{RESULTS}/models/{name}", f"{RESULTS}/models/{name}.report/loss.png"]
+    for name in EXP.selected():
+        targets.append(f"{RESULTS}/data/{name}/report/funnel.md")
+    targets += [f"{RESULTS}/data/{name}/sft.jsonl" for name in EXP.external()]
+    targets += model_evaluations(EXP.evaluation_names())
+    return list(dict.fromkeys(targets))

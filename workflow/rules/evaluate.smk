@@ -1,4 +1,6 @@
-# Stage 5: greedy pass@1 on HumanEval+ / MBPP+ with EvalPlus, per (model, benchmark, prompt).
+# Stage 5: greedy pass@1 on HumanEval+ / MBPP+ with EvalPlus, per (model, benchmark, prompt),
+# where {model} is a base model or a training. A base model is evaluated once, whatever the
+# number of tables that show it.
 # benchmark data (hash-checked) -> codegen (samples, resumable) -> evaluate (EvalPlus scoring).
 
 
@@ -9,15 +11,13 @@ localrules:
 
 rule benchmark_data:
     output:
-        f"{EVAL}/datasets/{{benchmark}}.jsonl",
+        f"{RESULTS}/benchmark-data/{{benchmark}}.jsonl",
     log:
         f"{LOGS}/evaluate/data-{{benchmark}}.log",
-    wildcard_constraints:
-        benchmark=BENCHMARK_PATTERN,
     conda:
         "../../envs/evaluate.yaml"
     params:
-        pin=lambda wildcards: settings("evaluation", "datasets", wildcards.benchmark),
+        pin=lambda wildcards: dumps(EVALUATION["datasets"][wildcards.benchmark]),
     shell:
         "python -m selfcodealign benchmark-data --benchmark {wildcards.benchmark}"
         " --pin {params.pin:q} --output {output} > {log} 2>&1"
@@ -26,36 +26,32 @@ rule benchmark_data:
 rule codegen:
     input:
         dataset=rules.benchmark_data.output[0],
-        model=lambda wildcards: evaluated_model_inputs(wildcards.model),
+        model=evaluated_model_input,
     output:
-        samples=f"{EVAL}/{{model}}/{{benchmark}}-{{prompt}}.samples.jsonl",
-        meta=f"{EVAL}/{{model}}/{{benchmark}}-{{prompt}}.meta.json",
+        samples=f"{EVAL}.samples.jsonl",
+        meta=f"{EVAL}.meta.json",
     log:
-        f"{LOGS}/evaluate/codegen-{{model}}-{{benchmark}}-{{prompt}}.log",
+        f"{LOGS}/eval/{{model}}/codegen-{{benchmark}}-{{prompt}}.log",
     benchmark:
-        f"{BENCH}/evaluate/codegen-{{model}}-{{benchmark}}-{{prompt}}.tsv"
-    wildcard_constraints:
-        model="base|finetuned",
-        benchmark=BENCHMARK_PATTERN,
-        prompt="paper|evalplus",
+        f"{BENCH}/eval/{{model}}/codegen-{{benchmark}}-{{prompt}}.tsv"
     conda:
         "../../envs/generate.yaml"
-    threads: 8 if EVAL_GPUS else 2
+    threads: lambda wildcards: 8 if codegen_gpus(wildcards) else 2
     resources:
-        gpu=EVAL_GPUS,
-        mem_mb=64000 if EVAL_GPUS else 8000,
+        gpu=codegen_gpus,
+        mem_mb=lambda wildcards: 64000 if codegen_gpus(wildcards) else 8000,
         runtime=240,
     params:
-        settings=settings("evaluation", "generation"),
-        pin=lambda wildcards: settings("evaluation", "datasets", wildcards.benchmark),
-        model=lambda wildcards, input: evaluated_model_json(
-            wildcards.model, input.model
-        ),
+        key=codegen_determinants,
+        settings=lambda wildcards, input: dumps(codegen_settings(wildcards)),
+        pin=lambda wildcards: dumps(EVALUATION["datasets"][wildcards.benchmark]),
+        model=codegen_model,
+        kind=lambda wildcards: "finetuned" if wildcards.model in EXP.trainings else "base",
     shell:
         "OMP_NUM_THREADS={threads} python -m selfcodealign codegen"
         " --settings {params.settings:q} --benchmark {wildcards.benchmark}"
         " --pin {params.pin:q} --dataset {input.dataset} --model {params.model:q}"
-        " --model-kind {wildcards.model} --prompt {wildcards.prompt}"
+        " --model-kind {params.kind} --prompt {wildcards.prompt}"
         " --output {output.samples} --meta {output.meta} 2> {log}"
 
 
@@ -65,24 +61,25 @@ rule evaluate:
         meta=rules.codegen.output.meta,
         dataset=rules.benchmark_data.output[0],
     output:
-        f"{EVAL}/{{model}}/{{benchmark}}-{{prompt}}.json",
+        f"{EVAL}.json",
     log:
-        f"{LOGS}/evaluate/score-{{model}}-{{benchmark}}-{{prompt}}.log",
+        f"{LOGS}/eval/{{model}}/score-{{benchmark}}-{{prompt}}.log",
     benchmark:
-        f"{BENCH}/evaluate/score-{{model}}-{{benchmark}}-{{prompt}}.tsv"
-    wildcard_constraints:
-        model="base|finetuned",
-        benchmark=BENCHMARK_PATTERN,
-        prompt="paper|evalplus",
+        f"{BENCH}/eval/{{model}}/score-{{benchmark}}-{{prompt}}.tsv"
     conda:
         "../../envs/evaluate.yaml"
-    threads: config["evaluation"]["scoring"]["parallel"]
+    threads: EVALUATION["scoring"]["parallel"]
     resources:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
         runtime=120,
     params:
-        pin=lambda wildcards: dataset_pin_flags(wildcards.benchmark),
-        scoring=scoring_flags(),
+        key=lambda wildcards: determinants(
+            "evaluation",
+            scoring=without(EVALUATION["scoring"], RUNTIME_KEYS["scoring"]),
+            pin=EVALUATION["datasets"][wildcards.benchmark],
+        ),
+        pin=dataset_pin_flags,
+        scoring=scoring_flags,
         # EvalPlus's own files (its results JSON, log, ground-truth cache) for inspection.
         work=lambda wildcards, output: f"{output[0]}.evalplus",
     shell:

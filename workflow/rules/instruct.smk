@@ -1,14 +1,17 @@
-# Stage 2: Self-OSS-Instruct. seeds -> concepts (S->C) -> instructions (C->I) -> responses (I->R).
-# Each step runs as one job per shard (resumable), then a gather job joins the shards.
+# Stage 2: Self-OSS-Instruct, per generated dataset. seeds -> concepts (S->C) -> instructions
+# (C->I, or S->I in the ablation) -> responses (I->R). Each step runs as one job per shard
+# (resumable), then a gather job joins the shards.
 
 
-rule demo_model:
+rule base_model:
     output:
-        directory(f"{RESULTS}/demo-model"),
+        directory(f"{RESULTS}/base-models/{{model}}"),
     log:
-        f"{LOGS}/instruct/demo_model.log",
+        f"{LOGS}/base-models/{{model}}.log",
     benchmark:
-        f"{BENCH}/instruct/demo_model.tsv"
+        f"{BENCH}/base-models/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(EXP.built_models()),
     conda:
         "../../envs/train.yaml"
     threads: 2
@@ -16,62 +19,50 @@ rule demo_model:
         mem_mb=4000,
         runtime=60,
     params:
-        demo_model=settings("demo_model"),
-        pool=POOL_DIGEST,
-        shots=json.dumps(PROMPT_SHOTS, sort_keys=True),
-        seed=config["seed"],
+        key=lambda wildcards: determinants(
+            "demo_model", build=EXP.models[wildcards.model]["build"]
+        ),
+        build=lambda wildcards: dumps(EXP.models[wildcards.model]["build"]),
+        shots=lambda wildcards: dumps(EXP.models[wildcards.model]["build"]["shots"]),
+        seed=lambda wildcards: EXP.models[wildcards.model]["build"]["seed"],
     shell:
-        "python -m selfcodealign instruct demo-model --settings {params.demo_model:q}"
+        "python -m selfcodealign instruct demo-model --settings {params.build:q}"
         " --shots {params.shots:q} --seed {params.seed} --output {output} 2> {log}"
-
-
-rule instruct_snippets:
-    input:
-        sources=expand(rules.seeds_plan.output, seeds=SEEDS, shard=SHARDS),
-        seeds=f"{SEEDS}/seeds.jsonl",
-    output:
-        f"{GEN}/snippets.jsonl",
-    log:
-        f"{LOGS}/instruct/snippets.log",
-    conda:
-        "../../envs/seeds.yaml"
-    params:
-        seed=config["seed"],
-    shell:
-        "python -m selfcodealign instruct snippets --sources {input.sources}"
-        " --count-like {input.seeds} --seed {params.seed} --output {output} 2> {log}"
 
 
 rule instruct_shard:
     input:
-        rows=lambda wildcards: step_input(wildcards.step),
-        model=MODEL_INPUTS,
+        rows=step_input,
+        model=lambda wildcards: built_model_input(generator(wildcards)),
     output:
         f"{GEN}/{{step}}/shard-{{shard}}.jsonl",
     log:
-        f"{LOGS}/instruct/{{step}}-{{shard}}.log",
+        f"{LOGS}/data/{{dataset}}/{{step}}-{{shard}}.log",
     benchmark:
-        f"{BENCH}/instruct/{{step}}-{{shard}}.tsv"
+        f"{BENCH}/data/{{dataset}}/{{step}}-{{shard}}.tsv"
     wildcard_constraints:
-        step="concepts|instructions|responses",
-        shard=r"\d+",
+        dataset=one_of(EXP.generated()),
     conda:
         "../../envs/generate.yaml"
     resources:
-        gpu=GEN_GPUS,
-        mem_mb=64000 if GEN_GPUS else 8000,
+        gpu=lambda wildcards: EXP.gpus(generator(wildcards), "generation"),
+        mem_mb=lambda wildcards: (
+            64000 if EXP.gpus(generator(wildcards), "generation") else 8000
+        ),
         runtime=1440,
     params:
-        mode=lambda wildcards: STEP_MODE[wildcards.step],
-        sampling=lambda wildcards: settings("generation", wildcards.step),
-        max_rows=lambda wildcards: max_rows_flag(wildcards.step),
-        model=MODEL_JSON,
-        openai=settings("openai"),
-        pool=POOL_DIGEST,
-        seed=config["seed"],
-        batch_size=config["generation"]["batch_size"],
-        shards=GEN_SHARDS,
-        gpus=GEN_GPUS,
+        key=generation_determinants,
+        mode=lambda wildcards: EXP.steps(wildcards.dataset)[wildcards.step],
+        sampling=lambda wildcards: dumps(generated(wildcards)["generation"][wildcards.step]),
+        max_rows=lambda wildcards: (
+            f"--max-rows {max_rows(wildcards)}" if max_rows(wildcards) else ""
+        ),
+        shards=lambda wildcards: generated(wildcards)["generation"]["shards"],
+        seed=SEED,
+        model=lambda wildcards, input: dumps(EXP.model_section(generator(wildcards))),
+        openai=lambda wildcards, input: dumps(EXP.openai),
+        batch_size=lambda wildcards, input: generated(wildcards)["generation"]["batch_size"],
+        gpus=lambda wildcards, input: EXP.gpus(generator(wildcards), "generation"),
     shell:
         "python -m selfcodealign instruct run --mode {params.mode}"
         " --settings {params.sampling:q} --model {params.model:q} --openai {params.openai:q}"
@@ -82,18 +73,22 @@ rule instruct_shard:
 
 rule instruct_gather:
     input:
-        expand(f"{GEN}/{{{{step}}}}/shard-{{shard}}.jsonl", shard=range(GEN_SHARDS)),
+        lambda wildcards: expand(
+            f"{RESULTS}/data/{wildcards.dataset}/generation/{wildcards.step}/shard-{{shard}}.jsonl",
+            shard=range(generated(wildcards)["generation"]["shards"]),
+        ),
     output:
         rows=f"{GEN}/{{step}}.jsonl",
         counts=f"{GEN}/counts/{{step}}.json",
     log:
-        f"{LOGS}/instruct/{{step}}-gather.log",
+        f"{LOGS}/data/{{dataset}}/{{step}}-gather.log",
     wildcard_constraints:
-        step="concepts|instructions|responses",
+        dataset=one_of(EXP.generated()),
     conda:
         "../../envs/seeds.yaml"
     params:
-        mode=lambda wildcards: STEP_MODE[wildcards.step],
+        key=lambda wildcards: determinants("generation"),
+        mode=lambda wildcards: EXP.steps(wildcards.dataset)[wildcards.step],
     shell:
         "python -m selfcodealign instruct gather --mode {params.mode} --inputs {input}"
         " --output {output.rows} --counts {output.counts} 2> {log}"

@@ -1,65 +1,122 @@
-# Stage 6: the report: pass@1 next to the paper's numbers, the data funnel, the loss curve.
-# Also the source of `snakemake --report report.html` (the report() outputs below).
+# Stage 6: reports. Each table in its paper's shape (our number, the paper's, the difference),
+# each dataset's funnel and each training's loss curve. Also the source of
+# `snakemake --report report.html` (the report() outputs below).
 
 
 localrules:
-    report,
+    table_report,
+    matrix_report,
+    dataset_report,
+    training_report,
 
 
-rule report:
+def table_files():
+    """A table's outputs: Markdown, CSV and bars (with captions for `snakemake --report`)."""
+
+    def shown(name, figure, caption="table"):
+        return report(
+            f"{TABLE}/{name}",
+            caption=f"../report/{caption}.rst",
+            category="Tables",
+            subcategory="{table}",
+            labels={"table": "{table}", "figure": figure},
+        )
+
+    return {
+        "md": f"{TABLE}/table.md",
+        "csv": shown("table.csv", "table"),
+        "png": shown("table.png", "bars"),
+        "summary": f"{TABLE}/summary.json",
+        "heatmap": shown("heatmap.png", "heatmap", caption="heatmap"),
+    }
+
+
+rule table_report:
     input:
-        evals=evaluation_results(),
-        seed_funnel=f"{SEEDS}/funnel.json",
-        generation_counts=generation_counts(),
-        dataset_funnel=f"{DATASET}/funnel.json",
-        model=finetuned_for_report(),
+        table_inputs,
     output:
-        pass_at_1_md=f"{REPORT}/pass_at_1.md",
-        pass_at_1_csv=report(
-            f"{REPORT}/pass_at_1.csv",
-            caption="../report/pass_at_1_table.rst",
-            category="Evaluation",
-            labels={"figure": "pass@1 table"},
-        ),
-        pass_at_1_png=report(
-            f"{REPORT}/pass_at_1.png",
-            caption="../report/pass_at_1.rst",
-            category="Evaluation",
-            labels={"figure": "pass@1 bars"},
-        ),
-        funnel_md=f"{REPORT}/funnel.md",
-        funnel_csv=report(
-            f"{REPORT}/funnel.csv",
-            caption="../report/funnel_table.rst",
-            category="Data funnel",
-            labels={"figure": "funnel table"},
-        ),
-        funnel_png=report(
-            f"{REPORT}/funnel.png",
-            caption="../report/funnel.rst",
-            category="Data funnel",
-            labels={"figure": "funnel plot"},
-        ),
-        loss_png=report(
-            f"{REPORT}/loss.png",
-            caption="../report/loss.rst",
-            category="Training",
-            labels={"figure": "loss curve"},
-        ),
-        summary=f"{REPORT}/summary.json",
+        **{key: path for key, path in table_files().items() if key != "heatmap"},
     log:
-        f"{LOGS}/report/report.log",
+        f"{LOGS}/tables/{{table}}.log",
+    wildcard_constraints:
+        table=one_of(sorted(set(EXP.tables) - set(matrix_tables()))),
     conda:
         "../../envs/report.yaml"
     params:
-        base_model=config["model"]["name"],
-        out=lambda wildcards, output: os.path.dirname(output.summary),
-        loss=lambda wildcards, input: (
-            f"--loss {input.model}/loss.csv" if input.model else ""
-        ),
+        key=lambda wildcards: determinants("report"),
+        spec=lambda wildcards: dumps(table_spec(wildcards.table)),
+        out=lambda wildcards, output: os.path.dirname(output.md),
     shell:
-        "python -m selfcodealign report --evals {input.evals}"
-        " --seed-funnel {input.seed_funnel} --generation-counts {input.generation_counts}"
-        " --dataset-funnel {input.dataset_funnel}"
-        " {params.loss} --base-model {params.base_model:q}"
+        "python -m selfcodealign report table --spec {params.spec:q}"
+        " --output-dir {params.out} > {log} 2>&1"
+
+
+# Table 8's shape (students x generators) also gets a heatmap.
+use rule table_report as matrix_report with:
+    output:
+        **table_files(),
+    log:
+        f"{LOGS}/tables/{{table}}.log",
+    wildcard_constraints:
+        table=one_of(matrix_tables()),
+
+
+rule dataset_report:
+    input:
+        seed_funnel=lambda wildcards: (
+            f"{RESULTS}/seeds/{generated(wildcards)['seedset']}/funnel.json"
+        ),
+        generation_counts=generation_counts,
+        dataset_funnel=f"{DATA}/funnel.json",
+    output:
+        md=f"{DATA}/report/funnel.md",
+        csv=report(
+            f"{DATA}/report/funnel.csv",
+            caption="../report/funnel_table.rst",
+            category="Data funnels",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "table"},
+        ),
+        png=report(
+            f"{DATA}/report/funnel.png",
+            caption="../report/funnel.rst",
+            category="Data funnels",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "plot"},
+        ),
+    log:
+        f"{LOGS}/data/{{dataset}}/report.log",
+    wildcard_constraints:
+        dataset=one_of(EXP.selected()),
+    conda:
+        "../../envs/report.yaml"
+    params:
+        key=lambda wildcards: determinants("report"),
+        out=lambda wildcards, output: os.path.dirname(output.md),
+    shell:
+        "python -m selfcodealign report dataset --seed-funnel {input.seed_funnel}"
+        " --generation-counts {input.generation_counts}"
+        " --dataset-funnel {input.dataset_funnel} --output-dir {params.out} > {log} 2>&1"
+
+
+rule training_report:
+    input:
+        MODEL_DIR,
+    output:
+        report(
+            f"{MODEL_DIR}.report/loss.png",
+            caption="../report/loss.rst",
+            category="Training",
+            subcategory="{training}",
+            labels={"training": "{training}", "figure": "loss"},
+        ),
+    log:
+        f"{LOGS}/models/{{training}}-report.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        key=lambda wildcards: determinants("report"),
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        "python -m selfcodealign report training --loss {input}/loss.csv"
         " --output-dir {params.out} > {log} 2>&1"

@@ -1,41 +1,48 @@
-# Stage 1: seed functions. source -> extract -> static filters -> type check -> dedup -> judge.
+# Stage 1: seed functions, per seed set. source -> extract -> static filters -> type check ->
+# dedup -> judge -> gather (with the optional subsample).
 
 
 rule seeds_plan:
     output:
-        expand("{seeds}/source/shard-{shard}.json", seeds=SEEDS, shard=SHARDS),
+        directory(f"{SEEDS}/source"),
     log:
-        f"{LOGS}/seeds/plan.log",
+        f"{LOGS}/seeds/{{seedset}}/plan.log",
     conda:
         "../../envs/seeds.yaml"
     params:
-        source=settings("seeds", "source"),
-        shards=len(SHARDS),
-        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+        key=lambda wildcards: determinants(
+            "seeds",
+            source=seedset(wildcards)["source"],
+            shards=seedset(wildcards)["shards"],
+        ),
+        source=seed_settings("source"),
+        shards=lambda wildcards: seedset(wildcards)["shards"],
     shell:
         "python -m selfcodealign seeds plan --settings {params.source:q} --shards {params.shards}"
-        " --outdir {params.outdir} 2> {log}"
+        " --outdir {output} 2> {log}"
 
 
 rule seeds_extract:
     input:
-        f"{SEEDS}/source/shard-{{shard}}.json",
+        rules.seeds_plan.output[0],
     output:
         records=f"{SEEDS}/extracted/shard-{{shard}}.jsonl",
         counts=f"{SEEDS}/counts/extract-{{shard}}.json",
     log:
-        f"{LOGS}/seeds/extract-{{shard}}.log",
+        f"{LOGS}/seeds/{{seedset}}/extract-{{shard}}.log",
     benchmark:
-        f"{BENCH}/seeds/extract-{{shard}}.tsv"
+        f"{BENCH}/seeds/{{seedset}}/extract-{{shard}}.tsv"
     conda:
         "../../envs/seeds.yaml"
     resources:
         mem_mb=4000,
         runtime=240,
     params:
-        extract=settings("seeds", "extract"),
+        key=lambda wildcards: determinants("seeds"),
+        extract=seed_settings("extract"),
     shell:
-        "python -m selfcodealign seeds extract --settings {params.extract:q} --shard {input}"
+        "python -m selfcodealign seeds extract --settings {params.extract:q}"
+        " --shard {input}/shard-{wildcards.shard}.json"
         " --output {output.records} --counts {output.counts} 2> {log}"
 
 
@@ -43,11 +50,12 @@ rule seeds_benchmark_texts:
     output:
         f"{SEEDS}/decontamination/benchmark_texts.json",
     log:
-        f"{LOGS}/seeds/benchmark_texts.log",
+        f"{LOGS}/seeds/{{seedset}}/benchmark_texts.log",
     conda:
         "../../envs/seeds.yaml"
     params:
-        decontamination=settings("seeds", "decontamination"),
+        key=lambda wildcards: determinants("seeds"),
+        decontamination=seed_settings("decontamination"),
     shell:
         "python -m selfcodealign seeds benchmark-texts --settings {params.decontamination:q}"
         " --output {output} 2> {log}"
@@ -61,16 +69,17 @@ rule seeds_filter:
         records=f"{SEEDS}/filtered/shard-{{shard}}.jsonl",
         counts=f"{SEEDS}/counts/filter-{{shard}}.json",
     log:
-        f"{LOGS}/seeds/filter-{{shard}}.log",
+        f"{LOGS}/seeds/{{seedset}}/filter-{{shard}}.log",
     benchmark:
-        f"{BENCH}/seeds/filter-{{shard}}.tsv"
+        f"{BENCH}/seeds/{{seedset}}/filter-{{shard}}.tsv"
     conda:
         "../../envs/seeds.yaml"
     resources:
         mem_mb=4000,
         runtime=120,
     params:
-        filters=settings("seeds", "filters"),
+        key=lambda wildcards: determinants("seeds"),
+        filters=seed_settings("filters"),
     shell:
         "python -m selfcodealign seeds filter --settings {params.filters:q} --input {input.records}"
         " --benchmarks {input.benchmarks} --output {output.records}"
@@ -84,16 +93,20 @@ rule seeds_typecheck:
         records=f"{SEEDS}/typechecked/shard-{{shard}}.jsonl",
         counts=f"{SEEDS}/counts/typecheck-{{shard}}.json",
     log:
-        f"{LOGS}/seeds/typecheck-{{shard}}.log",
+        f"{LOGS}/seeds/{{seedset}}/typecheck-{{shard}}.log",
     benchmark:
-        f"{BENCH}/seeds/typecheck-{{shard}}.tsv"
+        f"{BENCH}/seeds/{{seedset}}/typecheck-{{shard}}.tsv"
     conda:
         "../../envs/seeds.yaml"
     resources:
         mem_mb=8000,
         runtime=720,
     params:
-        typecheck=settings("seeds", "typecheck"),
+        key=lambda wildcards: determinants(
+            "seeds",
+            typecheck=without(seedset(wildcards)["typecheck"], RUNTIME_KEYS["typecheck"]),
+        ),
+        typecheck=lambda wildcards, input: dumps(seedset(wildcards)["typecheck"]),
     shell:
         "python -m selfcodealign seeds typecheck --settings {params.typecheck:q} --input {input}"
         " --output {output.records} --counts {output.counts} 2> {log}"
@@ -101,14 +114,14 @@ rule seeds_typecheck:
 
 rule seeds_dedup:
     input:
-        seed_dedup_inputs(),
+        seed_dedup_inputs,
     output:
         records=f"{SEEDS}/deduplicated.jsonl",
         counts=f"{SEEDS}/counts/dedup.json",
     log:
-        f"{LOGS}/seeds/dedup.log",
+        f"{LOGS}/seeds/{{seedset}}/dedup.log",
     benchmark:
-        f"{BENCH}/seeds/dedup.tsv"
+        f"{BENCH}/seeds/{{seedset}}/dedup.tsv"
     conda:
         "../../envs/seeds.yaml"
     threads: 8
@@ -117,8 +130,9 @@ rule seeds_dedup:
         mem_mb=lambda wildcards, input: int(2000 + 10 * input.size_mb),
         runtime=720,
     params:
-        dedup=settings("seeds", "dedup"),
-        seed=config["seed"],
+        key=lambda wildcards: determinants("seeds", seed=SEED),
+        dedup=seed_settings("dedup"),
+        seed=SEED,
     shell:
         "python -m selfcodealign seeds dedup --settings {params.dedup:q} --seed {params.seed}"
         " --workers {threads} --inputs {input} --output {output.records}"
@@ -127,42 +141,81 @@ rule seeds_dedup:
 
 rule seeds_judge:
     input:
-        rules.seeds_dedup.output.records,
+        records=rules.seeds_dedup.output.records,
+        model=lambda wildcards: built_model_input(judge_model(wildcards)),
     output:
         records=f"{SEEDS}/judged.jsonl",
         counts=f"{SEEDS}/counts/judge.json",
     log:
-        f"{LOGS}/seeds/judge.log",
+        f"{LOGS}/seeds/{{seedset}}/judge.log",
     benchmark:
-        f"{BENCH}/seeds/judge.tsv"
+        f"{BENCH}/seeds/{{seedset}}/judge.tsv"
     conda:
         "../../envs/generate.yaml"
     resources:
-        gpu=JUDGE_GPUS,
+        gpu=lambda wildcards: EXP.gpus(judge_model(wildcards), "judge"),
         mem_mb=64000,
         runtime=720,
     params:
-        judge=settings("seeds", "judge"),
-        model=settings("model"),
-        seed=config["seed"],
-        gpus=JUDGE_GPUS,
+        key=lambda wildcards: determinants(
+            "judge",
+            judge=without(seedset(wildcards)["judge"], RUNTIME_KEYS["judge"]),
+            model=EXP.model_identity(judge_model(wildcards)),
+            seed=SEED,
+        ),
+        judge=lambda wildcards, input: dumps(seedset(wildcards)["judge"]),
+        model=lambda wildcards, input: dumps(EXP.model_section(judge_model(wildcards))),
+        gpus=lambda wildcards, input: EXP.gpus(judge_model(wildcards), "judge"),
+        seed=SEED,
     shell:
         "python -m selfcodealign seeds judge --settings {params.judge:q} --model {params.model:q}"
-        " --gpus {params.gpus} --seed {params.seed} --input {input}"
+        " --gpus {params.gpus} --seed {params.seed} --input {input.records}"
         " --output {output.records} --counts {output.counts} 2> {log}"
 
 
 rule seeds_gather:
     input:
-        records=seed_final_records(),
-        counts=seed_step_counts(),
+        records=seed_final_records,
+        counts=seed_step_counts,
     output:
         seeds=f"{SEEDS}/seeds.jsonl",
         funnel=f"{SEEDS}/funnel.json",
     log:
-        f"{LOGS}/seeds/gather.log",
+        f"{LOGS}/seeds/{{seedset}}/gather.log",
     conda:
         "../../envs/seeds.yaml"
+    params:
+        key=lambda wildcards: determinants(
+            "seeds", subsample=seedset(wildcards)["subsample"], seed=SEED
+        ),
+        subsample=lambda wildcards: (
+            f"--subsample {seedset(wildcards)['subsample']}"
+            if seedset(wildcards)["subsample"]
+            else ""
+        ),
+        seed=SEED,
     shell:
         "python -m selfcodealign seeds gather --input {input.records} --counts {input.counts}"
+        " {params.subsample} --seed {params.seed}"
         " --output {output.seeds} --funnel {output.funnel} 2> {log}"
+
+
+rule seeds_snippets:
+    input:
+        sources=rules.seeds_plan.output[0],
+        seeds=rules.seeds_gather.output.seeds,
+    output:
+        f"{SEEDS}/snippets.jsonl",
+    log:
+        f"{LOGS}/seeds/{{seedset}}/snippets.log",
+    conda:
+        "../../envs/seeds.yaml"
+    params:
+        key=lambda wildcards: determinants("generation", seed=SEED),
+        sources=lambda wildcards, input: " ".join(
+            f"{input.sources}/shard-{shard}.json" for shard in seed_shards(wildcards)
+        ),
+        seed=SEED,
+    shell:
+        "python -m selfcodealign instruct snippets --sources {params.sources}"
+        " --count-like {input.seeds} --seed {params.seed} --output {output} 2> {log}"

@@ -1,26 +1,37 @@
-# Stage 3: run every response with its tests in the sandbox, then select the training pairs.
+# Stage 3: run every response with its tests in the sandbox (once per generated dataset), then
+# select the training pairs (once per dataset: a variant selects from its root's verdicts).
+# External datasets are read as they are.
+
+
+# A Hub dataset downloads on the submitting node: compute nodes often have no internet.
+localrules:
+    external_dataset,
 
 
 rule execute_shard:
     input:
         f"{GEN}/responses.jsonl",
     output:
-        f"{DATASET}/execution/shard-{{shard}}.jsonl",
+        f"{DATA}/execution/shard-{{shard}}.jsonl",
     log:
-        f"{LOGS}/select/execute-{{shard}}.log",
+        f"{LOGS}/data/{{dataset}}/execute-{{shard}}.log",
     benchmark:
-        f"{BENCH}/select/execute-{{shard}}.tsv"
+        f"{BENCH}/data/{{dataset}}/execute-{{shard}}.tsv"
     wildcard_constraints:
-        shard=r"\d+",
+        dataset=one_of(EXP.generated()),
     conda:
         "../../envs/seeds.yaml"
-    threads: config["execution"]["threads"]
+    threads: lambda wildcards: generated(wildcards)["execution"]["threads"]
     resources:
         mem_mb=lambda wildcards, threads: 1000 + 600 * threads,
         runtime=720,
     params:
-        execution=settings("execution"),
-        shards=EXEC_SHARDS,
+        key=lambda wildcards: determinants(
+            "execution",
+            execution=without(generated(wildcards)["execution"], RUNTIME_KEYS["execution"]),
+        ),
+        shards=lambda wildcards: generated(wildcards)["execution"]["shards"],
+        execution=lambda wildcards, input: dumps(generated(wildcards)["execution"]),
     shell:
         "python -m selfcodealign select execute --settings {params.execution:q}"
         " --input {input} --shard {wildcards.shard} --shards {params.shards}"
@@ -29,37 +40,75 @@ rule execute_shard:
 
 rule execute_gather:
     input:
-        expand(f"{DATASET}/execution/shard-{{shard}}.jsonl", shard=range(EXEC_SHARDS)),
+        lambda wildcards: expand(
+            f"{RESULTS}/data/{wildcards.dataset}/execution/shard-{{shard}}.jsonl",
+            shard=range(generated(wildcards)["execution"]["shards"]),
+        ),
     output:
-        f"{DATASET}/execution.jsonl",
+        f"{DATA}/execution.jsonl",
     log:
-        f"{LOGS}/select/execute-gather.log",
+        f"{LOGS}/data/{{dataset}}/execute-gather.log",
+    wildcard_constraints:
+        dataset=one_of(EXP.generated()),
     conda:
         "../../envs/seeds.yaml"
+    params:
+        key=lambda wildcards: determinants("execution"),
     shell:
         "python -m selfcodealign select gather --inputs {input} --output {output} 2> {log}"
 
 
 rule select:
     input:
-        responses=f"{GEN}/responses.jsonl",
-        executions=rules.execute_gather.output[0],
-        benchmarks=rules.seeds_benchmark_texts.output[0],
+        responses=root_file("generation/responses.jsonl"),
+        executions=root_file("execution.jsonl"),
+        benchmarks=benchmark_texts,
+        size_like=size_like,
     output:
-        sft=f"{DATASET}/sft.jsonl",
-        funnel=f"{DATASET}/funnel.json",
-        stats=f"{DATASET}/instruction_stats.json",
+        sft=f"{DATA}/sft.jsonl",
+        funnel=f"{DATA}/funnel.json",
+        stats=f"{DATA}/instruction_stats.json",
     log:
-        f"{LOGS}/select/select.log",
+        f"{LOGS}/data/{{dataset}}/select.log",
     benchmark:
-        f"{BENCH}/select/select.tsv"
+        f"{BENCH}/data/{{dataset}}/select.tsv"
+    wildcard_constraints:
+        dataset=one_of(EXP.selected()),
     conda:
         "../../envs/seeds.yaml"
     params:
-        selection=settings("selection"),
-        seed=config["seed"],
+        key=lambda wildcards: determinants(
+            "selection", selection=generated(wildcards)["selection"], seed=SEED
+        ),
+        selection=lambda wildcards: dumps(generated(wildcards)["selection"]),
+        size_like=lambda wildcards, input: (
+            f"--size-like {input.size_like[0]}" if input.size_like else ""
+        ),
+        seed=SEED,
     shell:
         "python -m selfcodealign select select --settings {params.selection:q}"
         " --responses {input.responses} --executions {input.executions}"
-        " --benchmarks {input.benchmarks} --seed {params.seed} --output {output.sft}"
-        " --funnel {output.funnel} --stats {output.stats} 2> {log}"
+        " --benchmarks {input.benchmarks} {params.size_like} --seed {params.seed}"
+        " --output {output.sft} --funnel {output.funnel} --stats {output.stats} 2> {log}"
+
+
+rule external_dataset:
+    input:
+        lambda wildcards: [path] if (path := dataset(wildcards).settings["external"]["path"]) else [],
+    output:
+        sft=f"{DATA}/sft.jsonl",
+        funnel=f"{DATA}/funnel.json",
+    log:
+        f"{LOGS}/data/{{dataset}}/external.log",
+    wildcard_constraints:
+        dataset=one_of(EXP.external()),
+    conda:
+        "../../envs/seeds.yaml"
+    params:
+        key=lambda wildcards: determinants(
+            "selection", external=dataset(wildcards).settings["external"]
+        ),
+        external=lambda wildcards: dumps(dataset(wildcards).settings["external"]),
+    shell:
+        "python -m selfcodealign select external --settings {params.external:q}"
+        " --output {output.sft} --funnel {output.funnel} 2> {log}"

@@ -1,35 +1,44 @@
-# Stage 4: instruction tuning of the base model on the selected pairs (TRL SFTTrainer).
+# Stage 4: instruction tuning of a student on a dataset (TRL SFTTrainer), per training.
 # Checkpoints live beside the output, not in it: Snakemake deletes a job's declared output
-# before it reruns the job, and the rerun must find them to resume.
+# before it reruns the job, and the rerun must find them to resume (only from checkpoints of
+# the same data and recipe: the command checks a fingerprint).
 
 
 rule finetune:
     input:
-        sft=f"{DATASET}/sft.jsonl",
-        model=MODEL_INPUTS,
+        sft=lambda wildcards: f"{RESULTS}/data/{training(wildcards)['dataset']}/sft.jsonl",
+        model=lambda wildcards: built_model_input(student(wildcards)),
     output:
-        directory(f"{RESULTS}/model/finetuned"),
+        directory(MODEL_DIR),
     log:
-        f"{LOGS}/train/finetune.log",
+        f"{LOGS}/models/{{training}}.log",
     benchmark:
-        f"{BENCH}/train/finetune.tsv"
+        f"{BENCH}/models/{{training}}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: 8 * FT_GPUS if FT_GPUS else 2
+    threads: lambda wildcards: 8 * training_gpus(wildcards) if training_gpus(wildcards) else 2
     resources:
-        gpu=FT_GPUS,
-        mem_mb=64000 * max(1, FT_GPUS // 4) if FT_GPUS else 8000,
-        runtime=2880 if FT_GPUS else 120,
-    params:
-        settings=settings("finetune"),
-        # The demo's own tiny model (an input), or model.name (a Hub id or a directory).
-        base=lambda wildcards, input: (
-            input.model[0] if input.model else config["model"]["name"]
+        gpu=training_gpus,
+        mem_mb=lambda wildcards: (
+            64000 * max(1, training_gpus(wildcards) // 4) if training_gpus(wildcards) else 8000
         ),
-        checkpoints=f"{RESULTS}/model/checkpoints",
-        seed=config["seed"],
+        runtime=lambda wildcards: 2880 if training_gpus(wildcards) else 120,
+    params:
+        key=lambda wildcards: determinants(
+            "training",
+            recipe=without(EXP.recipe(wildcards.training), RUNTIME_KEYS["recipe"]),
+            model=EXP.model_identity(student(wildcards)),
+            seed=SEED,
+        ),
+        # Runtime settings (batch per device, checkpoint cadence, GPUs) reach the command only.
+        settings=lambda wildcards, input: dumps(
+            {**EXP.recipe(wildcards.training), "gpus": training_gpus(wildcards)}
+        ),
+        base=lambda wildcards, input: EXP.model_path(student(wildcards)),
+        checkpoints=lambda wildcards, output: f"{RESULTS}/checkpoints/{wildcards.training}",
+        seed=SEED,
     shell:
-        # --launch: with finetune.gpus > 1, one process per GPU the job sees, under
+        # --launch: with more than one GPU, one process per GPU the job sees, under
         # `accelerate launch` (workflow/accelerate/<accelerate_config>.yaml); else plain python.
         "OMP_NUM_THREADS={threads} python -m selfcodealign train finetune --launch"
         " --settings {params.settings:q} --model {params.base:q} --data {input.sft}"

@@ -61,6 +61,8 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return a copy of ``config`` with defaults filled in, or raise ``ConfigError``."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config: expected a mapping of keys to values, got {type(config).__name__}")
     schema = schema or load_schema()
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     instance = copy.deepcopy(config)
@@ -73,12 +75,19 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
 
 
 def section_schema(*path: str) -> dict[str, Any]:
-    """The sub-schema at ``path`` (e.g. ``("seeds", "filters")``), with ``$defs`` kept."""
+    """The sub-schema of one stage's settings, e.g. ``("seeds", "filters")``, with ``$defs`` kept.
+
+    The first part names a definition (``seeds`` is one seed set, ``model`` one resolved
+    model); the rest walks its properties.
+    """
     schema = load_schema()
-    node = schema
-    for part in path:
+    defs = schema["$defs"]
+    node = defs[path[0]]
+    for part in path[1:]:
         node = node["properties"][part]
-    return {**node, "$defs": schema.get("$defs", {})}
+        if "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[-1]]
+    return {**node, "$defs": defs}
 
 
 def validate_section(settings: dict[str, Any], *path: str) -> dict[str, Any]:
@@ -88,3 +97,67 @@ def validate_section(settings: dict[str, Any], *path: str) -> dict[str, Any]:
     except ConfigError as error:
         prefix = ".".join(path)
         raise ConfigError(str(error).replace("config key ", f"config key {prefix}.")) from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Refuses a key given twice in one mapping (PyYAML would keep the last one silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name} line {line}: {key!r} is given twice in one mapping"
+                f" (first on line {seen[key]}); names must be unique"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file, with one-line errors for duplicate keys, bad YAML or no mapping."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        raise ConfigError(f"{path}: the config file is {kind}")
+    return data
+
+
+REGISTRIES = ("models", "seedsets", "datasets", "trainings", "tables")
+
+
+def check_config_files(paths: list[str | Path]) -> None:
+    """Each file loads strictly, and an entry named in several files is the same in each.
+
+    Snakemake merges config files silently, so two files that define one name differently
+    would run whichever came last.
+    """
+    seen: dict[tuple[str, str], tuple[Any, str]] = {}
+    for path in paths:
+        data = load_config_file(path)
+        for registry in REGISTRIES:
+            entries = data.get(registry)
+            if not isinstance(entries, dict):
+                continue
+            for name, entry in entries.items():
+                first = seen.setdefault((registry, name), (entry, str(path)))
+                if first[0] != entry:
+                    raise ConfigError(
+                        f"{registry}.{name}: defined differently in {first[1]} and {path};"
+                        " one name must mean one entry"
+                    )

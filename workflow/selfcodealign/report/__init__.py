@@ -1,1 +1,1 @@
-"""The ``report`` stage: pass@1 against the paper, the data funnel and the loss curve."""
+"""The ``report`` stage: the data funnel, the loss curve, and the paper's tables with ours."""

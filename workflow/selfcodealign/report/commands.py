@@ -1,29 +1,33 @@
-"""``python -m selfcodealign report``: tables and figures from the pipeline's outputs."""
+"""``python -m selfcodealign report {dataset,training,table}``: tables and figures from the
+pipeline's outputs.
+
+- ``dataset``: the data funnel of one dataset (funnel.md, funnel.csv, funnel.png);
+- ``training``: the loss curve of one training (loss.png);
+- ``table``: one of the paper's tables from a spec (table.md, table.csv, table.png,
+  summary.json, and heatmap.png for Table 8).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from selfcodealign.jsonl import read_json, write_json
-from selfcodealign.report import tables
+from selfcodealign.report import paper_tables, tables
 
-log = logging.getLogger(__name__)
-
-OUTPUTS = {
-    "pass_at_1_md": "pass_at_1.md",
-    "pass_at_1_csv": "pass_at_1.csv",
-    "pass_at_1_png": "pass_at_1.png",
-    "funnel_md": "funnel.md",
-    "funnel_csv": "funnel.csv",
-    "funnel_png": "funnel.png",
-    "loss_png": "loss.png",
+FUNNEL_OUTPUTS = {"md": "funnel.md", "csv": "funnel.csv", "png": "funnel.png"}
+LOSS_OUTPUT = "loss.png"
+TABLE_OUTPUTS = {
+    "md": "table.md",
+    "csv": "table.csv",
+    "png": "table.png",
     "summary": "summary.json",
 }
+HEATMAP_OUTPUT = "heatmap.png"
 
 
 def _read(path: str) -> Any:
@@ -31,10 +35,6 @@ def _read(path: str) -> Any:
         return read_json(path)
     except json.JSONDecodeError as error:
         raise tables.ReportInputError(f"{path}: not valid JSON: {error}") from error
-
-
-def load_evals(paths: list[str]) -> list[dict[str, Any]]:
-    return [tables.check_eval(_read(path), path) for path in paths]
 
 
 def load_funnels(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -46,63 +46,70 @@ def load_funnels(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         # One counts file per generation step (concepts, instructions, responses), in order.
         steps = {"steps": [_read(path) for path in args.generation_counts]}
         funnels["generation"] = tables.check_funnel(steps, " ".join(args.generation_counts))
-    if args.dataset_funnel:
-        funnels["dataset"] = tables.check_funnel(_read(args.dataset_funnel), args.dataset_funnel)
+    funnels["dataset"] = tables.check_funnel(_read(args.dataset_funnel), args.dataset_funnel)
     return funnels
 
 
-def build_report(args: argparse.Namespace) -> str:
-    """Write every output under ``args.output_dir``; return the pass@1 Markdown."""
+def dataset_report(args: argparse.Namespace) -> str:
+    """funnel.md, funnel.csv and funnel.png under ``args.output_dir``; return the Markdown."""
     # matplotlib only where the report runs: every other job's environment lacks it.
     from selfcodealign.report import plots
 
-    evals = load_evals(args.evals)
     funnels = load_funnels(args)
-    loss = plots.read_loss(args.loss) if args.loss else []
-    base_model = args.base_model or tables.default_base_model(evals)
-
-    out = Path(args.output_dir)
-    files = {key: out / name for key, name in OUTPUTS.items()}
-    pass_rows = tables.pass_at_1_rows(evals, base_model)
-    funnel_rows = [row for stage, f in funnels.items() for row in tables.funnel_rows(stage, f)]
+    rows = [row for stage, f in funnels.items() for row in tables.funnel_rows(stage, f)]
     overall = tables.funnel_overall(funnels)
-
-    text = tables.write_pass_at_1(files["pass_at_1_md"], files["pass_at_1_csv"], pass_rows)
-    tables.write_funnel(files["funnel_md"], files["funnel_csv"], funnel_rows, overall)
-    plots.pass_at_1_plot(pass_rows, files["pass_at_1_png"])
-    plots.funnel_plot(funnel_rows, files["funnel_png"])
-    plots.loss_plot(loss, files["loss_png"])
-    write_json(
-        files["summary"],
-        {
-            "base_model": base_model,
-            "inputs": {
-                "evals": list(args.evals),
-                "seed_funnel": args.seed_funnel,
-                "generation_counts": list(args.generation_counts),
-                "dataset_funnel": args.dataset_funnel,
-                "loss": args.loss,
-            },
-            "files": dict(OUTPUTS),
-            "pass_at_1": pass_rows,
-            "funnel": funnel_rows,
-            "funnel_overall": overall,
-            "loss_points": len(loss),
-        },
+    out = Path(args.output_dir)
+    text = tables.write_funnel(
+        out / FUNNEL_OUTPUTS["md"], out / FUNNEL_OUTPUTS["csv"], rows, overall
     )
+    plots.funnel_plot(rows, out / FUNNEL_OUTPUTS["png"])
     return text
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        text = build_report(args)
-    except (tables.ReportInputError, OSError, UnicodeDecodeError) as error:
-        # One line: the Snakemake log shows the reason, not a traceback.
-        message = str(error) if isinstance(error, tables.ReportInputError) else _os_message(error)
-        print(f"error: {' '.join(message.split())}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+def training_report(args: argparse.Namespace) -> str:
+    """loss.png under ``args.output_dir``."""
+    from selfcodealign.report import plots
+
+    points = plots.read_loss(args.loss)
+    plots.loss_plot(points, Path(args.output_dir) / LOSS_OUTPUT)
+    return f"{len(points)} loss points plotted\n"
+
+
+def table_report(args: argparse.Namespace) -> str:
+    """table.md, table.csv, table.png, summary.json (and heatmap.png for Table 8)."""
+    # Every input is read and checked before anything is written.
+    spec = paper_tables.parse_spec(args.spec)
+    result = paper_tables.build_table(spec)
+
+    from selfcodealign.report import plots
+
+    out = Path(args.output_dir)
+    files = dict(TABLE_OUTPUTS)
+    title = spec["title"] or paper_tables.TITLES[spec["shape"]]
+    text = paper_tables.write_table(spec, result, out / files["md"], out / files["csv"])
+    plots.comparison_plot(paper_tables.bar_groups(spec, result), out / files["png"], title)
+    if spec["shape"] == "table8":
+        files["heatmap"] = HEATMAP_OUTPUT
+        plots.heatmap_plot(paper_tables.heatmap_data(result), out / HEATMAP_OUTPUT, title)
+    write_json(out / files["summary"], {"spec": spec, "files": files, **result})
+    return text
+
+
+def _runner(build: Callable[[argparse.Namespace], str]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            text = build(args)
+        except (tables.ReportInputError, OSError, UnicodeDecodeError) as error:
+            # One line: the Snakemake log shows the reason, not a traceback.
+            message = (
+                str(error) if isinstance(error, tables.ReportInputError) else _os_message(error)
+            )
+            print(f"error: {' '.join(message.split())}", file=sys.stderr)
+            return 2
+        print(text, end="")
+        return 0
+
+    return run
 
 
 def _os_message(error: Exception) -> str:
@@ -113,29 +120,36 @@ def _os_message(error: Exception) -> str:
 
 def add_command(stages: argparse._SubParsersAction) -> None:
     report = stages.add_parser(
-        "report", help="pass@1 vs the paper, the data funnel and the loss curve"
+        "report", help="data funnel, loss curve, and the paper's tables with our numbers"
     )
-    report.add_argument(
-        "--evals", nargs="*", default=[], metavar="FILE", help="evaluation summary JSON files"
-    )
-    report.add_argument("--seed-funnel", default=None, metavar="FILE", help="seeds funnel.json")
-    report.add_argument(
+    kinds = report.add_subparsers(dest="step", required=True)
+
+    dataset = kinds.add_parser("dataset", help="the data funnel of one dataset")
+    dataset.add_argument("--seed-funnel", default=None, metavar="FILE", help="seeds funnel.json")
+    dataset.add_argument(
         "--generation-counts",
         nargs="*",
         default=[],
         metavar="FILE",
         help="counts JSON of each generation step, in pipeline order",
     )
-    report.add_argument(
-        "--dataset-funnel", default=None, metavar="FILE", help="dataset (selection) funnel.json"
+    dataset.add_argument(
+        "--dataset-funnel", required=True, metavar="FILE", help="dataset (selection) funnel.json"
     )
-    report.add_argument("--loss", default=None, metavar="FILE", help="training loss.csv")
-    report.add_argument(
-        "--base-model",
-        default=None,
-        metavar="NAME",
-        help="base model (config model.name) for the paper's numbers"
-        " (default: the model name of a base-model evaluation)",
+    dataset.add_argument("--output-dir", required=True, metavar="DIR")
+    dataset.set_defaults(func=_runner(dataset_report), section=None)
+
+    training = kinds.add_parser("training", help="the loss curve of one training")
+    training.add_argument("--loss", required=True, metavar="FILE", help="training loss.csv")
+    training.add_argument("--output-dir", required=True, metavar="DIR")
+    training.set_defaults(func=_runner(training_report), section=None)
+
+    table = kinds.add_parser("table", help="one of the paper's tables: ours, paper, delta")
+    table.add_argument(
+        "--spec",
+        required=True,
+        metavar="JSON",
+        help="the table spec: shape, benchmarks, prompt and rows with their evaluation files",
     )
-    report.add_argument("--output-dir", required=True, metavar="DIR")
-    report.set_defaults(func=run, section=None)
+    table.add_argument("--output-dir", required=True, metavar="DIR")
+    table.set_defaults(func=_runner(table_report), section=None)

@@ -1,4 +1,4 @@
-"""The report's figures: pass@1 bars, the data funnel and the training loss.
+"""The report's figures: pass@1 against the paper, the data funnel and the training loss.
 
 Figures are drawn with the Agg backend (no display on a cluster node) and saved without the
 matplotlib version in the PNG metadata, so the same inputs give the same bytes.
@@ -21,7 +21,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from selfcodealign.jsonl import atomic_writer  # noqa: E402
 
-MODEL_COLOURS = {"base": "#9ecae1", "finetuned": "#3182bd"}
 STAGE_COLOURS = {"seeds": "#74c476", "generation": "#6baed6", "dataset": "#fd8d3c"}
 OTHER_COLOUR = "#bdbdbd"
 DPI = 120
@@ -42,65 +41,100 @@ def _message(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["benchmark"], row["prompt"]), []).append(row)
-    return groups
+def _series_colours(names: Iterable[str]) -> dict[str, Any]:
+    palette = plt.get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}
 
 
-def _bars(members: list[dict[str, Any]]) -> list[tuple[str, float, bool]]:
-    """(model kind, height, from the paper) for each bar of a group: ours, then the paper's."""
-    bars = []
-    for row in members:
-        bars.append((row["model"], row["plus"], False))
-        if row["paper_plus"] is not None:
-            bars.append((row["model"], row["paper_plus"], True))
-    return bars
-
-
-def pass_at_1_plot(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """pass@1 (plus tests) per (benchmark, prompt): a bar per model, the paper's hatched beside."""
-    groups = {key: _bars(members) for key, members in _groups(rows).items()}
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.6 * len(groups)), 4.5))
-    if not rows:
-        _message(ax, "no evaluations")
+def comparison_plot(
+    groups: list[tuple[str, list[tuple[str, float | None, float | None]]]],
+    path: str | os.PathLike,
+    title: str,
+) -> None:
+    """pass@1 per group (a table row): for each series (a benchmark, or a generator in Table 8)
+    our bar, the paper's hatched beside it where the paper has a number."""
+    groups = [(label, bars) for label, bars in groups if bars]
+    width_in = max(6.0, 0.5 * sum(2 * len(bars) for _, bars in groups) + 1.5)
+    fig, ax = plt.subplots(figsize=(min(width_in, 24.0), 4.8))
+    values = [v for _, bars in groups for _, ours, theirs in bars for v in (ours, theirs)]
+    values = [v for v in values if v is not None]
+    if not values:
+        _message(ax, "no scores")
         save(fig, path)
         return
-    width = 0.8 / max(len(bars) for bars in groups.values())
-    for index, bars in enumerate(groups.values()):
-        start = index - width * (len(bars) - 1) / 2
-        for slot, (model, height, paper) in enumerate(bars):
-            _bar(ax, start + slot * width, width, model, height, paper)
-    ax.set_xticks(range(len(groups)), [f"{bench}\n{prompt} prompt" for bench, prompt in groups])
+    colours = _series_colours(series for _, bars in groups for series, _, _ in bars)
+    slots = max(sum(1 + (theirs is not None) for _, _, theirs in bars) for _, bars in groups)
+    width = 0.8 / slots
+    for index, (_, bars) in enumerate(groups):
+        heights = [
+            (series, value, paper)
+            for series, ours, theirs in bars
+            for value, paper in ((ours, False), (theirs, True))
+            if value is not None
+        ]
+        start = index - width * (len(heights) - 1) / 2
+        for slot, (series, height, paper) in enumerate(heights):
+            _bar(ax, start + slot * width, width, colours[series], height, paper)
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
+    if len(groups) > 4:
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set_ylabel("pass@1, plus tests (%)")
-    tallest = max(height for bars in groups.values() for _, height, _ in bars)
-    ax.set_ylim(0, min(110, tallest * 1.15 + 5))
-    ax.set_title("pass@1 (greedy): base vs fine-tuned")
-    ax.legend(handles=_pass_legend(rows), loc="upper left", fontsize=8)
+    ax.set_ylim(0, min(110, max(values) * 1.15 + 5))
+    ax.set_title(title)
+    handles = [Patch(facecolor=c, edgecolor="black", label=s) for s, c in colours.items()]
+    if any(theirs is not None for _, bars in groups for _, _, theirs in bars):
+        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="paper"))
+    ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=min(3, len(handles)))
     fig.tight_layout()
     save(fig, path)
 
 
-def _bar(ax, x: float, width: float, model: str, height: float, paper: bool) -> None:
-    colour = MODEL_COLOURS.get(model, OTHER_COLOUR)
+def _bar(ax, x: float, width: float, colour: Any, height: float, paper: bool) -> None:
     if paper:
-        # Hatched outline in the model's colour: the paper's number for the same setting.
+        # Hatched outline in the series' colour: the paper's number for the same setting.
         ax.bar(x, height, width * 0.9, color="white", hatch="///", edgecolor=colour)
     else:
         ax.bar(x, height, width * 0.9, color=colour, edgecolor="black", linewidth=0.5)
-    ax.text(x, height + 0.8, f"{height:.1f}", ha="center", va="bottom", fontsize=8)
+    ax.text(x, height + 0.8, f"{height:.1f}", ha="center", va="bottom", fontsize=7)
 
 
-def _pass_legend(rows: list[dict[str, Any]]) -> list[Patch]:
-    kinds = sorted({row["model"] for row in rows}, key=lambda k: (k != "base", k))
-    handles = [
-        Patch(facecolor=MODEL_COLOURS.get(kind, OTHER_COLOUR), edgecolor="black", label=kind)
-        for kind in kinds
-    ]
-    if any(row["paper_plus"] is not None for row in rows):
-        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="paper"))
-    return handles
+def heatmap_plot(data: dict[str, Any], path: str | os.PathLike, title: str) -> None:
+    """Rows x columns coloured by our pass@1 and annotated with it, the paper's number in
+    brackets where it has one; a cell without a score stays grey."""
+    import numpy as np
+
+    ours = np.array(data["ours"], dtype=float).reshape(len(data["rows"]), len(data["columns"]))
+    fig, ax = plt.subplots(
+        figsize=(max(5.0, 1.5 * len(data["columns"]) + 3), max(3.0, 0.8 * len(data["rows"]) + 2))
+    )
+    if ours.size == 0 or np.isnan(ours).all():
+        _message(ax, "no scores")
+        save(fig, path)
+        return
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#eeeeee")
+    low, high = np.nanmin(ours), np.nanmax(ours)
+    image = ax.imshow(
+        np.ma.masked_invalid(ours), cmap=cmap, vmin=low, vmax=max(high, low + 1), aspect="auto"
+    )
+    for (i, j), value in np.ndenumerate(ours):
+        if np.isnan(value):
+            continue
+        text = f"{value:.1f}"
+        theirs = data["paper"][i][j]
+        if not np.isnan(theirs):
+            text += f"\n({theirs:.1f})"
+        shade = image.norm(value)
+        colour = "black" if shade > 0.6 else "white"
+        ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour)
+    ax.set_xticks(range(len(data["columns"])), data["columns"], fontsize=8)
+    ax.set_yticks(range(len(data["rows"])), data["rows"], fontsize=8)
+    ax.set_xlabel("data generated by")
+    ax.set_ylabel("fine-tuned model (base score)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="pass@1, plus tests (%)")
+    fig.tight_layout()
+    save(fig, path)
 
 
 def funnel_plot(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:

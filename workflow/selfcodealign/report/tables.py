@@ -4,41 +4,21 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from selfcodealign.jsonl import atomic_writer
-from selfcodealign.report.paper import paper_number
 
 BENCHMARKS = {"humaneval": "HumanEval+", "mbpp": "MBPP+"}
-MODELS = ("base", "finetuned")
-# The paper's prompt first: it is the setting the paper's numbers compare against.
-PROMPTS = ("paper", "evalplus")
-
-PASS_COLUMNS = (
-    "model",
-    "model_name",
-    "benchmark",
-    "prompt",
-    "prompt_style",
-    "dataset_version",
-    "pass@1 base (%)",
-    "pass@1 plus (%)",
-    "paper plus (%)",
-    "delta plus",
-    "paper source",
-)
 FUNNEL_COLUMNS = ("stage", "step", "input", "output", "kept (%)", "removed")
-
-PaperLookup = Callable[[str | None, str, str, str], tuple[float, str] | None]
 
 
 class ReportInputError(ValueError):
     """An input file the report cannot use; the message names the file and the problem."""
 
 
-# --- pass@1 -----------------------------------------------------------------------------------
+# --- evaluations ------------------------------------------------------------------------------
 
 
 def _fraction(value: Any, where: str) -> float:
@@ -54,8 +34,9 @@ def check_eval(data: Any, source: str) -> dict[str, Any]:
     missing = [key for key in ("model", "benchmark", "prompt", "pass@1") if key not in data]
     if missing:
         raise ReportInputError(f"{source}: missing key(s) {', '.join(missing)}")
-    if data["model"] not in MODELS:
-        raise ReportInputError(f"{source}: model must be one of {MODELS}, got {data['model']!r}")
+    for key in ("model", "benchmark", "prompt"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise ReportInputError(f"{source}: {key!r} must be a non-empty string")
     scores = data["pass@1"]
     if not isinstance(scores, dict) or not {"base", "plus"} <= scores.keys():
         raise ReportInputError(f'{source}: "pass@1" must hold "base" and "plus"')
@@ -64,109 +45,13 @@ def check_eval(data: Any, source: str) -> dict[str, Any]:
     return data
 
 
-def _rank(value: str, order: Sequence[str]) -> tuple[int, str]:
-    # Known values in their fixed order, then anything else alphabetically.
-    return (order.index(value), "") if value in order else (len(order), value)
-
-
-def _round(value: float) -> float:
+def tidy(value: float) -> float:
     # Drops float noise (0.29 * 100 = 28.999999999999996) yet keeps every real digit.
     return round(value, 10)
 
 
-def _percent(fraction: float) -> float:
-    return _round(100 * float(fraction))
-
-
-def pass_at_1_row(
-    data: dict[str, Any], base_model: str | None, lookup: PaperLookup = paper_number
-) -> dict[str, Any]:
-    scores = data["pass@1"]
-    plus = _percent(scores["plus"])
-    paper = lookup(base_model, data["model"], data["benchmark"], data["prompt"])
-    return {
-        "model": data["model"],
-        "model_name": data.get("model_name", ""),
-        "benchmark": BENCHMARKS.get(data["benchmark"], data["benchmark"]),
-        "benchmark_key": data["benchmark"],
-        "prompt": data["prompt"],
-        "prompt_style": data.get("prompt_style", ""),
-        "dataset_version": data.get("dataset_version", ""),
-        "base": _percent(scores["base"]),
-        "plus": plus,
-        "paper_plus": paper[0] if paper else None,
-        "delta_plus": _round(plus - paper[0]) if paper else None,
-        "paper_source": paper[1] if paper else "",
-    }
-
-
-def pass_at_1_rows(
-    evals: Iterable[dict[str, Any]], base_model: str | None, lookup: PaperLookup = paper_number
-) -> list[dict[str, Any]]:
-    """One row per evaluation, sorted by benchmark, prompt, then base before finetuned."""
-    rows = [pass_at_1_row(data, base_model, lookup) for data in evals]
-    return sorted(
-        rows,
-        key=lambda row: (
-            _rank(row["benchmark_key"], list(BENCHMARKS)),
-            _rank(row["prompt"], PROMPTS),
-            _rank(row["model"], MODELS),
-        ),
-    )
-
-
-def default_base_model(evals: Iterable[dict[str, Any]]) -> str | None:
-    """Without ``--base-model``, the model name of the first base-model evaluation."""
-    return next((e.get("model_name") for e in evals if e["model"] == "base"), None)
-
-
-def _setting_cells(row: dict[str, Any]) -> list[Any]:
-    """The cells that say what was evaluated (both forms of the table start with them)."""
-    return [row[key] for key in PASS_COLUMNS[:6]]
-
-
-def _pass_csv_row(row: dict[str, Any]) -> list[Any]:
-    return [
-        *_setting_cells(row),
-        row["base"],
-        row["plus"],
-        _blank(row["paper_plus"]),
-        _blank(row["delta_plus"]),
-        row["paper_source"],
-    ]
-
-
-def _pass_md_row(row: dict[str, Any]) -> list[str]:
-    delta = row["delta_plus"]
-    return [
-        *_setting_cells(row),
-        f"{row['base']:.1f}",
-        f"{row['plus']:.1f}",
-        "" if row["paper_plus"] is None else f"{row['paper_plus']:.1f}",
-        "" if delta is None else f"{delta:+.1f}",
-    ]
-
-
-def pass_at_1_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["# pass@1", ""]
-    if not rows:
-        return "\n".join([*lines, "No evaluations were given.", ""])
-    headers = [*PASS_COLUMNS[:-3], "paper plus (%)", "Δ plus"]
-    lines += markdown_table(headers, [_pass_md_row(row) for row in rows])
-    sources = sorted({row["paper_source"] for row in rows if row["paper_source"]})
-    where = (
-        f"from the SelfCodeAlign paper ({', '.join(sources)})"
-        if sources
-        else "none for this base model"
-    )
-    lines += [
-        "",
-        f"Paper numbers: {where}. They are pass@1 on HumanEval+/MBPP+ (plus tests) with greedy"
-        " decoding and the paper's prompt, so only paper-prompt rows have one."
-        " Δ plus = ours − paper.",
-        "",
-    ]
-    return "\n".join(lines)
+def percent(fraction: float) -> float:
+    return tidy(100 * float(fraction))
 
 
 # --- funnel -----------------------------------------------------------------------------------
@@ -273,7 +158,7 @@ def _funnel_csv_row(row: dict[str, Any]) -> list[Any]:
         row["step"],
         row["input"],
         row["output"],
-        _blank(row["kept"]),
+        blank(row["kept"]),
         row["removed"],
     ]
 
@@ -281,7 +166,7 @@ def _funnel_csv_row(row: dict[str, Any]) -> list[Any]:
 # --- writers ----------------------------------------------------------------------------------
 
 
-def _blank(value: float | None) -> Any:
+def blank(value: float | None) -> Any:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
@@ -307,14 +192,6 @@ def write_csv(path: str | Path, headers: Sequence[str], rows: Iterable[Sequence[
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(headers)
         writer.writerows(rows)
-
-
-def write_pass_at_1(md: str | Path, csv_path: str | Path, rows: list[dict[str, Any]]) -> str:
-    """Write both forms; return the Markdown."""
-    text = pass_at_1_markdown(rows)
-    write_text(md, text)
-    write_csv(csv_path, PASS_COLUMNS, [_pass_csv_row(row) for row in rows])
-    return text
 
 
 def write_funnel(

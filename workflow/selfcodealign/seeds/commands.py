@@ -6,6 +6,8 @@ import argparse
 import itertools
 import logging
 import os
+import random
+from collections.abc import Iterator
 
 from selfcodealign.cli_args import add_settings, json_object
 from selfcodealign.funnel import StepCounts, build_funnel, merge_counts
@@ -110,13 +112,37 @@ def _judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subsampled(path: str, size: int, seed: int, counts: StepCounts) -> Iterator[dict]:
+    """A seeded random ``size`` of the seeds in ``path``, in file order (all when fewer)."""
+    total = sum(1 for _ in read_jsonl(path))
+    keep = set(random.Random(f"{seed}:subsample").sample(range(total), min(size, total)))
+    for index, record in enumerate(read_jsonl(path)):
+        if index in keep:
+            counts.keep()
+            yield record
+        else:
+            counts.drop("subsample")
+
+
 def _gather(args: argparse.Namespace) -> int:
     by_step: dict[str, list[StepCounts]] = {}
     for path in args.counts:
         counts = StepCounts.load(path)
         by_step.setdefault(counts.step, []).append(counts)
-    funnel = build_funnel(merge_counts(parts) for parts in by_step.values())
-    written = write_jsonl(args.output, read_jsonl(args.input))
+    steps = [merge_counts(parts) for parts in by_step.values()]
+    funnel = build_funnel(steps)
+    if args.subsample is None:
+        written = write_jsonl(args.output, read_jsonl(args.input))
+    else:
+        sample = StepCounts("subsample", extra={"size": args.subsample, "seed": args.seed})
+        written = write_jsonl(
+            args.output, _subsampled(args.input, args.subsample, args.seed, sample)
+        )
+        if sample.input != funnel["final"]:
+            raise RuntimeError(
+                f"{args.input} has {sample.input} seeds but the funnel ends at {funnel['final']}"
+            )
+        funnel = build_funnel([*steps, sample])
     if written != funnel["final"]:
         raise RuntimeError(
             f"{args.input} has {written} seeds but the funnel ends at {funnel['final']}"
@@ -124,6 +150,16 @@ def _gather(args: argparse.Namespace) -> int:
     write_json(args.funnel, funnel)
     log.info("seeds: %d written to %s", written, args.output)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_commands(steps: argparse._SubParsersAction) -> None:
@@ -185,4 +221,12 @@ def add_commands(steps: argparse._SubParsersAction) -> None:
     gather.add_argument("--counts", nargs="+", required=True, help="counts files in step order")
     gather.add_argument("--output", required=True)
     gather.add_argument("--funnel", required=True)
+    gather.add_argument(
+        "--subsample",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="keep a seeded random N of the seeds, in their order (the ablations' 37k seeds)",
+    )
+    gather.add_argument("--seed", type=int, default=3407, help="seed of --subsample")
     gather.set_defaults(func=_gather, section=None)

@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 
-from selfcodealign.cli_args import add_settings
+from selfcodealign.cli_args import add_settings, json_object
+from selfcodealign.config import ConfigError
 from selfcodealign.funnel import build_funnel
 from selfcodealign.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from selfcodealign.progress import progress_bar
@@ -75,9 +76,30 @@ def _joined(responses: str, executions: str):
         yield {**response, "status": execution["status"], "passed": execution["passed"]}
 
 
+def _target_size(args: argparse.Namespace) -> int | None:
+    """The row count of ``--size-like`` for mode random_subset; ``ConfigError`` on misuse."""
+    mode = args.settings["mode"]
+    if mode != "random_subset":
+        if args.size_like is not None:
+            raise ConfigError(
+                f"--size-like is only for selection.mode random_subset (the mode is {mode})"
+            )
+        return None
+    if args.size_like is None:
+        raise ConfigError(
+            "selection.mode random_subset needs --size-like FILE "
+            "(a JSONL whose row count is the target size)"
+        )
+    try:
+        return sum(1 for _ in read_jsonl(args.size_like))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--size-like: {error}") from None
+
+
 def _select(args: argparse.Namespace) -> int:
     from selfcodealign.select.selection import pass_fractions, select
 
+    target_size = _target_size(args)
     stats = pass_fractions(read_jsonl(args.executions))
     texts = read_json(args.benchmarks) if args.benchmarks else {}
     rows, steps = select(
@@ -85,6 +107,7 @@ def _select(args: argparse.Namespace) -> int:
         args.settings,
         args.seed,
         itertools.chain.from_iterable(texts.values()),
+        target_size=target_size,
     )
 
     def records():
@@ -107,12 +130,20 @@ def _select(args: argparse.Namespace) -> int:
     written = write_jsonl(args.output, records())
     funnel = build_funnel(steps)
     funnel["mode"] = args.settings["mode"]
+    if target_size is not None:
+        funnel["target_size"] = target_size
     if funnel["final"] != written:
         raise RuntimeError(f"funnel ends at {funnel['final']} but {written} rows were written")
     write_json(args.funnel, funnel)
     write_json(args.stats, stats)
     log.info("selection (%s): %d pairs written", args.settings["mode"], written)
     return 0
+
+
+def _external(args: argparse.Namespace) -> int:
+    from selfcodealign.select.external import run_external
+
+    return run_external(args.settings, args.output, args.funnel)
 
 
 def add_commands(steps: argparse._SubParsersAction) -> None:
@@ -136,7 +167,27 @@ def add_commands(steps: argparse._SubParsersAction) -> None:
     choose.add_argument("--executions", required=True)
     choose.add_argument("--benchmarks", default=None, help="benchmark texts (decontamination)")
     choose.add_argument("--seed", type=int, default=3407)
+    choose.add_argument(
+        "--size-like",
+        default=None,
+        metavar="FILE",
+        help="mode random_subset: a JSONL whose row count is the target size",
+    )
     choose.add_argument("--output", required=True)
     choose.add_argument("--funnel", required=True)
     choose.add_argument("--stats", required=True, help="per-instruction execution statistics")
     choose.set_defaults(func=_select)
+
+    external = steps.add_parser(
+        "external", help="an existing instruction dataset (file or Hub) as training pairs"
+    )
+    external.add_argument(
+        "--settings",
+        type=json_object,
+        default={},
+        help="JSON object: path or hub, revision, split, instruction_field, response_field, "
+        "max_rows",
+    )
+    external.add_argument("--output", required=True, help="sft.jsonl")
+    external.add_argument("--funnel", required=True)
+    external.set_defaults(func=_external, section=None)

@@ -3,12 +3,15 @@
 Steps (SPEC "Execution and selection"): format check, the execution filter (passes only, or a
 Table 9 ablation), one random sample per instruction, exact dedup, instruction length,
 function-name diversity, optional benchmark decontamination, MinHash dedup of instruction,
-response and code skeleton, then assertion augmentation of the instruction.
+response and code skeleton, then assertion augmentation of the instruction. The "random
+subset" ablation then draws, seeded, as many pairs as another dataset holds (the passes-only
+dataset of the same generation), so that only the execution filter differs between the two.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +23,9 @@ from selfcodealign.seeds.decontamination import SubstringMatcher
 from selfcodealign.select.programs import code_skeleton, defined_names, plain_asserts
 
 AUGMENT_HEADER = "Your code should pass the following assertion(s):"
-MODES = ("passes_only", "failures_only", "random_selection")
+MODES = ("passes_only", "failures_only", "random_selection", "random_subset")
+
+log = logging.getLogger(__name__)
 
 
 def _filter(
@@ -40,7 +45,7 @@ def _execution_reason(mode: str) -> Callable[[dict], str | None]:
         return lambda r: None if r["passed"] else r["status"]
     if mode == "failures_only":
         return lambda r: "passed" if r["passed"] else None
-    if mode == "random_selection":
+    if mode in ("random_selection", "random_subset"):
         return lambda r: None
     raise ValueError(f"unknown selection mode {mode!r}")
 
@@ -117,13 +122,43 @@ def augment(row: dict, settings: dict, seed: int) -> dict:
     return {**row, "instruction": instruction, "augmented": True}
 
 
+def subsample(rows: Iterable[dict], target: int, seed: int, counts: StepCounts) -> Iterator[dict]:
+    """A seeded random ``target`` of ``rows`` in their original order (all when fewer)."""
+    rows = list(rows)
+    counts.extra["target"] = target
+    if len(rows) < target:
+        log.warning(
+            "subsample: only %d rows remain, fewer than the target %d; keeping them all",
+            len(rows),
+            target,
+        )
+    rng = random.Random(f"{seed}:subsample")
+    chosen = set(rng.sample(range(len(rows)), min(target, len(rows))))
+    for index, row in enumerate(rows):
+        if index in chosen:
+            counts.keep()
+            yield row
+        else:
+            counts.drop("subsample")
+
+
 def select(
     samples: Iterable[dict],
     settings: dict[str, Any],
     seed: int,
     benchmark_texts: Iterable[str] = (),
+    target_size: int | None = None,
 ) -> tuple[Iterator[dict], list[StepCounts]]:
-    """The selected rows (lazily) and the counts of every step, in order."""
+    """The selected rows (lazily) and the counts of every step, in order.
+
+    ``target_size`` is the size of the dataset that mode ``random_subset`` matches; the last
+    step, ``subsample``, then draws that many of the selected rows.
+    """
+    subset = settings["mode"] == "random_subset"
+    if subset != (target_size is not None):
+        raise ValueError("a target size is given with, and only with, mode random_subset")
+    if target_size is not None and target_size < 0:
+        raise ValueError(f"target size {target_size} is negative")
     steps = {
         name: StepCounts(name)
         for name in (
@@ -137,6 +172,7 @@ def select(
             "minhash_instruction",
             "minhash_response",
             "minhash_skeleton",
+            *(("subsample",) if subset else ()),
         )
     }
     steps["execution"].extra["mode"] = settings["mode"]
@@ -204,8 +240,10 @@ def select(
 
     def finished() -> Iterator[dict]:
         augmented = Counter()
-        for row in rows:
-            row = augment(row, settings, seed)
+        done: Iterable[dict] = (augment(row, settings, seed) for row in rows)
+        if subset:
+            done = subsample(done, target_size, seed, steps["subsample"])
+        for row in done:
             augmented[row["augmented"]] += 1
             yield row
         steps["minhash_skeleton"].extra["augmented"] = augmented[True]

@@ -2,7 +2,8 @@
 
 The paper's recipe lives in the config defaults (Adafactor, lr 1e-5, linear schedule, warmup
 0.05, effective batch 64, max length 1280, dropout 0, no clipping). The work directory holds
-the checkpoints and the live loss.csv; a rerun resumes from its latest complete checkpoint.
+the checkpoints, the live loss.csv and fingerprint.json; a rerun resumes from its latest
+complete checkpoint when the fingerprint (data, recipe, base model, seed) is unchanged.
 The output directory gets the final model, ``loss.csv`` and ``training.json``, written last.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from selfcodealign.train import fingerprint
 from selfcodealign.train.batching import BatchPlan, plan_batch
 from selfcodealign.train.checkpoints import (
     checkpoint_step,
@@ -86,19 +88,31 @@ def _lora_config(settings: dict[str, Any]):
     )
 
 
-def _resume_point(state, work: Path) -> tuple[Path | None, list[dict]]:
-    """The checkpoint to resume from and the loss.csv rows up to it (the main process tidies)."""
+def _resume_point(state, work: Path, run_fingerprint) -> tuple[Path | None, list[dict]]:
+    """The checkpoint to resume from and the loss.csv rows up to it (the main process tidies).
+
+    Only checkpoints of this training (``run_fingerprint()``, called on the main process) are
+    resumed; others are removed with their loss rows and the run starts over.
+    """
     from selfcodealign.train.metrics import read_loss_csv, trim_loss_csv
 
     csv_path = work / LOSS_CSV
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         remove_torn(work)
+        current = run_fingerprint()
         resume = latest_checkpoint(work)
+        stale = fingerprint.mismatch(work, current) if resume else None
+        if stale:
+            log.warning("%s - starting over", stale)
+            remove_all(work)
+            resume = None
         if resume:
             trim_loss_csv(csv_path, checkpoint_step(resume))
         else:
             csv_path.unlink(missing_ok=True)
+        # Before the first checkpoint: every checkpoint in ``work`` is of this fingerprint.
+        fingerprint.write(work, current)
     state.wait_for_everyone()
     return latest_checkpoint(work), read_loss_csv(csv_path)
 
@@ -180,7 +194,7 @@ def _finish(settings, model_path, tokenizer, staged: Path, work: Path, output: P
     shutil.rmtree(staged)
     if settings["cleanup_checkpoints"]:
         remove_all(work)
-        for name in (LOSS_CSV, "README.md"):  # README.md: TRL's model card
+        for name in (LOSS_CSV, fingerprint.FINGERPRINT, "README.md"):  # README.md: TRL's model card
             (work / name).unlink(missing_ok=True)
         if work.is_dir() and not any(work.iterdir()):
             work.rmdir()
@@ -222,7 +236,9 @@ def finetune(
     # Every tokenizer saved from here on (checkpoints, adapter, model) carries the template.
     attach_chat_template(tokenizer)
     data = load_token_rows(data_path, tokenizer, settings["max_length"])
-    resume, kept = _resume_point(state, work)
+    resume, kept = _resume_point(
+        state, work, lambda: fingerprint.fingerprint(settings, model_path, data_path, seed)
+    )
     last = kept[-1] if kept else {}
     meter = TokenMeter(**{k: int(last.get(k, 0)) for k in TokenMeter.KEYS})
     run = max((int(row["run"]) for row in kept), default=0) + 1

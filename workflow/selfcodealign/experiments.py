@@ -1,0 +1,327 @@
+"""The experiment matrix: named models, seed sets, datasets, trainings and tables, resolved.
+
+The workflow's rules ask this module every question about an entry: what it refers to, its
+settings with defaults filled in, and which of those settings determine its results. References
+between entries are checked once, at start-up, with one line per problem.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from selfcodealign.config import ConfigError, validate_config, validate_section
+
+# The paper's learning rates: 1e-5 for data the student wrote itself, 2e-5 for anyone else's.
+SELF_DATA_LR = 1e-5
+OTHER_DATA_LR = 2e-5
+
+# Settings that change how fast or where a job runs, never what it writes: they stay out of
+# the params Snakemake compares, so changing them reruns nothing.
+RUNTIME_KEYS = {
+    "generation": ("shards", "batch_size"),
+    "execution": ("shards", "threads", "allow_unisolated"),
+    "judge": ("batch_size",),
+    "typecheck": ("batch_size",),
+    "recipe": (
+        "per_device_batch_size",
+        "gradient_checkpointing",
+        "save_steps",
+        "save_total_limit",
+        "cleanup_checkpoints",
+        "accelerate_config",
+    ),
+    "codegen": ("batch_size", "gpus"),
+    "scoring": ("parallel", "allow_unisolated"),
+}
+# The model settings that change what it generates (GPU counts and memory share do not).
+MODEL_IDENTITY_KEYS = ("id", "build", "revision", "dtype", "backend", "max_model_len")
+# Which generation step runs in which prompt mode, per pipeline.
+PIPELINE_STEPS = {
+    "s2c2i": {"concepts": "s2c", "instructions": "c2i", "responses": "i2r"},
+    "s2i": {"instructions": "s2i", "responses": "i2r"},
+}
+TABLE_SHAPES_WITH_MODELS = ("table1",)
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON: Snakemake compares params by their text, so key order must not vary."""
+    return json.dumps(value, sort_keys=True)
+
+
+def without(section: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in section.items() if key not in keys}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    kind: str  # generated, variant or external
+    root: str  # the generated dataset whose samples and execution this one uses
+    settings: dict[str, Any]
+
+
+class Experiments:
+    """Every entry of a config, checked and with defaults, looked up by name."""
+
+    def __init__(self, config: dict[str, Any], results: str = "results") -> None:
+        raw = config
+        config = validate_config(config)
+        self.results = results
+        self.seed: int = config["seed"]
+        self.models: dict[str, dict[str, Any]] = config["models"]
+        self.seedsets: dict[str, dict[str, Any]] = config["seedsets"]
+        self.trainings: dict[str, dict[str, Any]] = config["trainings"]
+        self.tables: dict[str, dict[str, Any]] = config["tables"]
+        self.evaluation: dict[str, Any] = config["evaluation"]
+        self.openai: dict[str, Any] = config["openai"]
+        errors: list[str] = []
+        errors += self._check_names()
+        errors += self._check_models()
+        errors += self._check_seedsets()
+        self.datasets = self._resolve_datasets(raw.get("datasets") or {}, errors)
+        errors += self._check_trainings(raw.get("trainings") or {})
+        errors += self._check_tables()
+        if errors:
+            raise ConfigError("\n".join(errors))
+        for name, training in self.trainings.items():
+            recipe = training["recipe"]
+            if recipe["learning_rate"] is None:
+                recipe["learning_rate"] = (
+                    SELF_DATA_LR if self.generator_of(training["dataset"]) == training["student"]
+                    else OTHER_DATA_LR
+                )  # fmt: skip
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def _check_names(self) -> list[str]:
+        # A base model and a training share the results/eval/<name>/ namespace.
+        return [
+            f"trainings.{name}: the name is also a models entry (their evaluations share"
+            f" results/eval/{name}/); rename one"
+            for name in self.trainings
+            if name in self.models
+        ]
+
+    def _check_models(self) -> list[str]:
+        errors = []
+        for name, model in self.models.items():
+            if (model["id"] is None) == (model["build"] is None):
+                errors.append(
+                    f"models.{name}: give exactly one of id (a Hub id or a directory) or build"
+                )
+        return errors
+
+    def _model_ref(self, where: str, name: Any) -> list[str]:
+        if name not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            return [f"{where}: {name!r} is not a models entry (known: {known})"]
+        return []
+
+    def _check_seedsets(self) -> list[str]:
+        errors = []
+        for name, seedset in self.seedsets.items():
+            source = seedset["source"]
+            if source["kind"] == "local":
+                path = source["path"]
+                if not path:
+                    errors.append(f"seedsets.{name}.source.path: a local source needs a path")
+                elif not os.path.isdir(path):
+                    errors.append(
+                        f"seedsets.{name}.source.path: {path!r} is not a directory"
+                        f" (relative paths start at {os.getcwd()})"
+                    )
+            judge = seedset["judge"]["model"]
+            if judge is not None:
+                errors += self._model_ref(f"seedsets.{name}.judge.model", judge)
+        return errors
+
+    def _resolve_datasets(
+        self, raw: dict[str, dict[str, Any]], errors: list[str]
+    ) -> dict[str, Dataset]:
+        datasets = {}
+        for name, entry in raw.items():
+            where = f"datasets.{name}"
+            if "external" in entry:
+                extra = sorted(set(entry) - {"external"})
+                if extra:
+                    errors.append(f"{where}: an external dataset takes no {', '.join(extra)}")
+                settings = validate_section(entry["external"], "external")
+                datasets[name] = Dataset(name, "external", name, {"external": settings})
+            elif "variant_of" in entry:
+                extra = sorted(set(entry) - {"variant_of", "selection"})
+                if extra:
+                    errors.append(
+                        f"{where}: a variant shares its dataset's generation and execution;"
+                        f" only selection may be set (not {', '.join(extra)})"
+                    )
+                datasets[name] = Dataset(name, "variant", entry["variant_of"], dict(entry))
+            else:
+                missing = [key for key in ("generator", "seedset") if key not in entry]
+                if missing:
+                    errors.append(
+                        f"{where}: a generated dataset needs {' and '.join(missing)}"
+                        " (or variant_of, or external)"
+                    )
+                    continue
+                errors += self._model_ref(f"{where}.generator", entry["generator"])
+                if entry["seedset"] not in self.seedsets:
+                    known = ", ".join(sorted(self.seedsets)) or "none"
+                    errors.append(
+                        f"{where}.seedset: {entry['seedset']!r} is not a seedsets entry"
+                        f" (known: {known})"
+                    )
+                settings = {
+                    "generator": entry["generator"],
+                    "seedset": entry["seedset"],
+                    "pipeline": entry.get("pipeline", "s2c2i"),
+                    "seed_kind": entry.get("seed_kind", "functions"),
+                    "generation": validate_section(entry.get("generation", {}), "generation"),
+                    "execution": validate_section(entry.get("execution", {}), "execution"),
+                }
+                datasets[name] = Dataset(name, "generated", name, settings)
+        # Variants take their root's generation and execution, with their own selection.
+        for name, dataset in list(datasets.items()):
+            if dataset.kind == "variant":
+                root = datasets.get(dataset.root)
+                if root is None or root.kind != "generated":
+                    errors.append(
+                        f"datasets.{name}.variant_of: {dataset.root!r} is not a generated dataset"
+                    )
+                    datasets[name] = Dataset(name, "variant", dataset.root, {})
+                    continue
+                datasets[name] = Dataset(
+                    name, "variant", root.name, {**copy.deepcopy(root.settings)}
+                )
+            if dataset.kind in ("generated", "variant"):
+                selection = (raw[name].get("selection") or {}) if name in raw else {}
+                datasets[name].settings["selection"] = validate_section(selection, "selection")
+        for name, dataset in datasets.items():
+            errors += self._check_selection(name, dataset, datasets)
+        return datasets
+
+    def _check_selection(
+        self, name: str, dataset: Dataset, datasets: dict[str, Dataset]
+    ) -> list[str]:
+        if "selection" not in dataset.settings:
+            return []
+        selection = dataset.settings["selection"]
+        where = f"datasets.{name}.selection"
+        if selection["mode"] == "random_subset":
+            target = selection["size_of"]
+            if target is None:
+                return [f"{where}.size_of: random_subset needs the dataset whose size it takes"]
+            if target not in datasets or target == name:
+                return [f"{where}.size_of: {target!r} is not another datasets entry"]
+        elif selection["size_of"] is not None:
+            return [f"{where}.size_of: only the random_subset mode takes a size"]
+        return []
+
+    def _check_trainings(self, raw: dict[str, Any]) -> list[str]:
+        errors = [
+            f"trainings.{name}.recipe.gpus: GPUs belong to the student"
+            f" (models.{entry['student']}.gpus.training)"
+            for name, entry in raw.items()
+            if "gpus" in (entry.get("recipe") or {})
+        ]
+        for name, training in self.trainings.items():
+            errors += self._model_ref(f"trainings.{name}.student", training["student"])
+            if training["dataset"] not in self.datasets:
+                known = ", ".join(sorted(self.datasets)) or "none"
+                errors.append(
+                    f"trainings.{name}.dataset: {training['dataset']!r} is not a datasets entry"
+                    f" (known: {known})"
+                )
+        return errors
+
+    def _check_tables(self) -> list[str]:
+        errors = []
+        for name, table in self.tables.items():
+            where = f"tables.{name}"
+            for benchmark in table["benchmarks"]:
+                if benchmark not in self.evaluation["benchmarks"]:
+                    errors.append(
+                        f"{where}.benchmarks: {benchmark!r} is not in evaluation.benchmarks"
+                    )
+            if table["prompt"] not in self.evaluation["prompts"]:
+                errors.append(f"{where}.prompt: {table['prompt']!r} is not in evaluation.prompts")
+            for index, row in enumerate(table["rows"]):
+                row_name = row if isinstance(row, str) else row["name"]
+                if row_name in self.trainings:
+                    continue
+                if row_name in self.models and table["shape"] in TABLE_SHAPES_WITH_MODELS:
+                    continue
+                kind = "training or model" if table["shape"] in TABLE_SHAPES_WITH_MODELS else "training"
+                errors.append(
+                    f"{where}.rows[{index}]: {row_name!r} is no {kind}; every cell needs a"
+                    " trainings entry behind it"
+                )
+        return errors
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    def generator_of(self, dataset: str) -> str | None:
+        entry = self.datasets[dataset]
+        return None if entry.kind == "external" else entry.settings["generator"]
+
+    def generated(self) -> list[str]:
+        """Datasets that own a generation and an execution."""
+        return [name for name, d in self.datasets.items() if d.kind == "generated"]
+
+    def selected(self) -> list[str]:
+        """Datasets made by selection (generated ones and their variants)."""
+        return [name for name, d in self.datasets.items() if d.kind != "external"]
+
+    def external(self) -> list[str]:
+        return [name for name, d in self.datasets.items() if d.kind == "external"]
+
+    def built_models(self) -> list[str]:
+        return [name for name, m in self.models.items() if m["build"] is not None]
+
+    def steps(self, dataset: str) -> dict[str, str]:
+        """Generation steps of a dataset in pipeline order, with their prompt modes."""
+        return PIPELINE_STEPS[self.datasets[dataset].settings["pipeline"]]
+
+    def model_path(self, name: str) -> str:
+        """Where a model's weights are: its id, or the directory the workflow builds."""
+        model = self.models[name]
+        return model["id"] if model["build"] is None else f"{self.results}/base-models/{name}"
+
+    def model_identity(self, name: str) -> dict[str, Any]:
+        model = self.models[name]
+        return {key: model[key] for key in MODEL_IDENTITY_KEYS}
+
+    def model_section(self, name: str) -> dict[str, Any]:
+        """The model as the commands read it (config section ``model``)."""
+        model = self.models[name]
+        return {
+            "name": self.model_path(name),
+            "backend": model["backend"],
+            "dtype": model["dtype"],
+            "revision": model["revision"],
+            "gpu_memory_utilization": model["gpu_memory_utilization"],
+            "max_model_len": model["max_model_len"],
+        }
+
+    def gpus(self, model: str, stage: str) -> int:
+        return self.models[model]["gpus"][stage]
+
+    def recipe(self, training: str) -> dict[str, Any]:
+        return self.trainings[training]["recipe"]
+
+    def evaluated_models(self) -> list[str]:
+        """Base models evaluated untuned: every student, and every model a table shows."""
+        names = [t["student"] for t in self.trainings.values()]
+        for table in self.tables.values():
+            names += [row_name(row) for row in table["rows"] if row_name(row) in self.models]
+        return list(dict.fromkeys(names))
+
+    def evaluation_names(self) -> list[str]:
+        return [*self.evaluated_models(), *self.trainings]
+
+
+def row_name(row: str | dict[str, Any]) -> str:
+    return row if isinstance(row, str) else row["name"]
