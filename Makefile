@@ -39,14 +39,14 @@ $(VLLM_VENV)/.installed: pyproject.toml
 
 demo: install
 	snakemake --configfile config/demo.yaml --cores $(CORES)
-	snakemake --configfile config/demo.yaml --report results/demo/report/report.html
+	snakemake --configfile config/demo.yaml --report results/report.html
 
 lint: install
 	ruff check .
 	ruff format --check .
 	snakefmt --check .
 	snakemake --lint --configfile config/demo.yaml
-	snakemake --lint
+	snakemake --lint  # every paper table in one DAG
 
 unit: install
 	pytest
@@ -56,5 +56,6 @@ test-vllm: install-vllm
 
 test: lint unit test-vllm
 
+# Every run's results (the demo's and any other in results/).
 clean:
-	rm -rf results/demo .snakemake
+	rm -rf results .snakemake

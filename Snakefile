@@ -2,7 +2,6 @@
 # Run: snakemake --configfile config/demo.yaml --cores 2   (see README.md)
 from glob import glob
 
-
 # Without --configfile: every paper table in one run, their shared work done once.
 if not config:
     for table_config in sorted(glob("config/paper/table*.yaml")):

@@ -37,9 +37,9 @@ def test_snippets_are_5_to_30_line_windows_as_many_as_asked():
     assert snippets != list(random_snippets(files, count=25, seed=1))
 
 
-def _dry_run(tmp_path, **generation) -> str:
+def _dry_run(tmp_path, **dataset) -> str:
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["generation"].update(generation)
+    config["datasets"]["tiny-a-data"].update(dataset)
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
@@ -56,16 +56,21 @@ def _job_io(text: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s+input: (.*)\n\s+output: (.*)$", text, re.M)
 
 
+GENERATION = "results/data/tiny-a-data/generation"
+
+
 def test_seed_to_instruction_skips_concepts(tmp_path):
     jobs = _job_io(_dry_run(tmp_path, pipeline="s2i"))
     outputs = " ".join(out for _, out in jobs)
-    assert "generation/concepts" not in outputs
-    instruction_inputs = [i for i, o in jobs if "generation/instructions/shard-0" in o]
-    assert instruction_inputs and "seeds/seeds.jsonl" in instruction_inputs[0]
+    assert f"{GENERATION}/concepts" not in outputs
+    # the other dataset keeps the method's pipeline
+    assert "results/data/tiny-b-data/generation/concepts" in outputs
+    instruction_inputs = [i for i, o in jobs if f"{GENERATION}/instructions/shard-0" in o]
+    assert instruction_inputs and "results/seeds/stdlib/seeds.jsonl" in instruction_inputs[0]
 
 
 def test_snippet_seeds_feed_the_first_step(tmp_path):
-    jobs = _job_io(_dry_run(tmp_path, seed_source="snippets"))
-    concept_inputs = [i for i, o in jobs if "generation/concepts/shard-0" in o]
-    assert concept_inputs and "generation/snippets.jsonl" in concept_inputs[0]
-    assert any(o.endswith("generation/snippets.jsonl") for _, o in jobs)
+    jobs = _job_io(_dry_run(tmp_path, seed_kind="snippets"))
+    concept_inputs = [i for i, o in jobs if f"{GENERATION}/concepts/shard-0" in o]
+    assert concept_inputs and "results/seeds/stdlib/snippets.jsonl" in concept_inputs[0]
+    assert any(o.endswith("results/seeds/stdlib/snippets.jsonl") for _, o in jobs)

@@ -153,7 +153,7 @@ def test_a_missing_file_is_a_one_line_error(tmp_path, capsys):
             {"path": "a.jsonl", "hub": "org/data"},
             "external.path and external.hub: give exactly one",
         ),
-        ({"hub": "org/data", "seed": 1}, "external.seed: unknown key"),
+        ({"hub": "org/data", "seed": 1}, "external: Additional properties are not allowed ('seed'"),
         ({"path": "a.csv"}, "external.path: 'a.csv' must end with"),
         ({"hub": "org/data", "max_rows": 0}, "external.max_rows"),
         ({"hub": "org/data", "max_rows": True}, "external.max_rows"),

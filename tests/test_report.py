@@ -1,4 +1,4 @@
-"""The report stage: pass@1 against the paper, the data funnel, the loss curve and figures."""
+"""The report stage: the data funnel, the loss curve, and the paper's tables with our numbers."""
 
 from __future__ import annotations
 
@@ -11,62 +11,595 @@ from pathlib import Path
 
 import pytest
 from selfcodealign.cli import main
-from selfcodealign.report import plots, tables
-from selfcodealign.report.paper import load_paper_numbers, match_model, paper_number
+from selfcodealign.report import paper, paper_tables, plots, tables
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNER = [sys.executable, "-m", "selfcodealign", "report"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-OUTPUTS = (
-    "pass_at_1.md",
-    "pass_at_1.csv",
-    "pass_at_1.png",
-    "funnel.md",
-    "funnel.csv",
-    "funnel.png",
-    "loss.png",
-    "summary.json",
-)
 LOSS_HEADER = "step,epoch,loss,learning_rate,tokens,loss_tokens,padded_tokens,tokens_per_s,run\n"
+TABLE_FILES = {"table.md", "table.csv", "table.png", "summary.json"}
+
+# The paper's numbers, copied from SPEC.md ("Paper numbers to reproduce").
+IDS = {
+    "sc2-3b": "bigcode/starcoder2-3b",
+    "llama3-8b": "meta-llama/Meta-Llama-3-8B",
+    "sc2-15b": "bigcode/starcoder2-15b",
+    "dsc-33b": "deepseek-ai/deepseek-coder-33b-base",
+    "cq7b": "Qwen/CodeQwen1.5-7B",
+}
+SPEC_TABLE8_COLUMNS = ["sc2-3b", "llama3-8b", "sc2-15b", "dsc-33b", "cq7b"]
+SPEC_TABLE8 = {  # row: (base, [cells by column]); None is an empty cell of the paper's matrix
+    "sc2-3b": (27.4, [35.4, 34.1, 39.0, 42.1, 40.2]),
+    "llama3-8b": (29.3, [None, 42.7, 40.2, 41.5, 43.3]),
+    "sc2-15b": (37.8, [None, None, 55.5, 53.0, 57.3]),
+    "dsc-33b": (44.5, [None, None, None, 65.9, 62.2]),
+    "cq7b": (45.7, [48.8, 54.9, 56.1, 59.1, 65.2]),
+}
 
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
 
 
-def report(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*RUNNER, *map(str, args)], env=_env(), capture_output=True, text=True, timeout=120
-    )
+def write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
+    return path
 
 
-def evaluation(model: str, benchmark: str, prompt: str, base: float, plus: float, **extra):
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def assert_png(path: Path) -> None:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
+
+
+# --- spec building ----------------------------------------------------------------------------
+
+
+class Specs:
+    """Writes evaluation summaries and SFT datasets under a directory; builds spec rows."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def evaluation(self, model: str, bench: str, plus: float, prompt: str = "paper") -> str:
+        path = self.root / "eval" / model / f"{bench}-{prompt}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "model": model,
+            "benchmark": bench,
+            "prompt": prompt,
+            "dataset_version": "v0.1.10",
+            "pass@1": {"base": min(1.0, plus + 0.05), "plus": plus},
+            "tasks": {},
+        }
+        return str(write(path, data))
+
+    def sft(self, name: str, passed: int, failed: int) -> str:
+        path = self.root / "data" / name / "sft.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        statuses = ["passed"] * passed + ["failed"] * failed
+        path.write_text(
+            "".join(
+                json.dumps({"instruction": "i", "execution_status": s}) + "\n" for s in statuses
+            )
+        )
+        return str(path)
+
+    def model(self, name: str, scores: dict[str, float], model_id: str | None = None, **extra):
+        return {
+            "name": name,
+            "kind": "model",
+            "model": {"name": name, "id": model_id or IDS.get(name, name)},
+            "generator": None,
+            "dataset": None,
+            "evals": {b: self.evaluation(name, b, s) for b, s in scores.items()},
+            **extra,
+        }
+
+    def training(
+        self,
+        name: str,
+        student: str,
+        scores: dict[str, float],
+        generator: str | None = None,
+        dataset: dict | None = None,
+        base: float | None = None,
+        **extra,
+    ):
+        dataset = {"name": f"{generator or name}-data", "kind": "generated", **(dataset or {})}
+        return {
+            "name": name,
+            "kind": "training",
+            "model": {"name": student, "id": IDS.get(student, student)},
+            "generator": {"name": generator, "id": IDS[generator]} if generator else None,
+            "dataset": dataset,
+            "evals": {b: self.evaluation(name, b, s) for b, s in scores.items()},
+            "base_evals": (
+                {} if base is None else {"humaneval": self.evaluation(student, "humaneval", base)}
+            ),
+            **extra,
+        }
+
+
+@pytest.fixture
+def specs(tmp_path) -> Specs:
+    return Specs(tmp_path / "inputs")
+
+
+def spec_of(shape: str, rows: list[dict], **extra) -> dict:
+    benchmarks = ["humaneval", "mbpp"] if shape == "table1" else ["humaneval"]
     return {
-        "model": model,
-        "model_name": "/models/CodeQwen1.5-7B" if model == "base" else "results/x/finetuned",
-        "benchmark": benchmark,
-        "prompt": prompt,
-        "prompt_style": "completion" if model == "base" else "chat",
-        "dataset": benchmark,
-        "dataset_version": "v0.1.10",
-        "dataset_md5": "0" * 32,
-        "pass@1": {"base": base, "plus": plus},
-        "tasks": {"HumanEval/0": [{"base": "pass", "plus": "fail"}]},
-        "generation": {"temperature": 0.0},
-        "seconds": 1.5,
+        "table": f"my-{shape}",
+        "shape": shape,
+        "prompt": "paper",
+        "benchmarks": benchmarks,
+        "rows": rows,
         **extra,
     }
 
 
-# Written in an order unlike the table's, so sorting is tested too.
-EVALS = [
-    evaluation("finetuned", "mbpp", "paper", 0.75, 0.70),
-    evaluation("finetuned", "humaneval", "evalplus", 0.5, 0.4),
-    evaluation("base", "humaneval", "evalplus", 0.3, 0.2, extra_key=[1, 2]),
-    evaluation("finetuned", "humaneval", "paper", 0.75, 0.671),
-    evaluation("base", "humaneval", "paper", 0.5, 0.25),
-    evaluation("base", "mbpp", "paper", 0.625, 0.5),
-]
+def run_table(spec: dict, out: Path) -> int:
+    return main(["report", "table", "--spec", json.dumps(spec), "--output-dir", str(out)])
+
+
+def written(out: Path, shape: str) -> dict[str, list]:
+    """The table's CSV rows (checked to exist with its PNGs) and its summary."""
+    names = {p.name for p in out.iterdir()}
+    assert names == TABLE_FILES | ({"heatmap.png"} if shape == "table8" else set())
+    for name in names - {"table.md", "table.csv", "summary.json"}:
+        assert_png(out / name)
+    columns, rows = read_csv(out / "table.csv")
+    return {"columns": columns, "rows": rows}
+
+
+def number(cell: str) -> float | None:
+    return None if cell == "" else float(cell)
+
+
+# --- paper numbers ----------------------------------------------------------------------------
+
+
+def test_table8_numbers_are_the_papers_matrix():
+    for student, (base, cells) in SPEC_TABLE8.items():
+        assert paper.table8_base(IDS[student]) == base
+        for generator, expected in zip(SPEC_TABLE8_COLUMNS, cells, strict=True):
+            assert paper.table8_cell(IDS[student], IDS[generator]) == expected, (
+                student,
+                generator,
+            )
+    assert paper.table8_order() == list(IDS.values())
+
+
+def test_table1_lookup_by_id_case_directory_and_name():
+    assert paper.table1_entry(None, "model", "qwen/codeqwen1.5-7b", False)[1]["mbpp"] == 60.2
+    name, entry = paper.table1_entry(None, "training", "/models/CodeQwen1.5-7B/", True)
+    assert (name, entry["humaneval"], entry["mbpp"]) == ("SelfCodeAlign-CQ-7B", 67.1, 65.2)
+    # A training on data from elsewhere is not the paper's SelfCodeAlign row.
+    assert paper.table1_entry(None, "training", "Qwen/CodeQwen1.5-7B", False) is None
+    octo = paper.table1_entry("codeqwen1.5-7b-octopack", "training", "x", False)[1]
+    assert (octo["humaneval"], octo["mbpp"]) == (50.6, 63.2)
+    llama = paper.table1_entry(None, "model", "codellama/CodeLlama-70b-Instruct-hf", False)[1]
+    assert (llama["humaneval"], llama["mbpp"]) == (65.2, 61.7)
+    assert paper.table1_entry(None, "model", "some/other-model", False) is None
+
+
+def test_plain_keys_match_case_but_not_by_last_component():
+    assert paper.table_entry("table10", "Functions/S2I")[1]["humaneval"] == 59.8
+    # "snippets/s2i" is no row of Table 10, whatever its last component.
+    assert paper.table_entry("table10", "snippets/s2i") is None
+    assert paper.table_entry("table11", None) is None
+
+
+def test_an_ambiguous_directory_name_matches_nothing():
+    numbers = {"a/model": {}, "b/model": {}}
+    assert paper.match_model("/local/model", numbers) is None
+    assert paper.match_model("B/MODEL", numbers) == "b/model"
+
+
+# --- evaluations ------------------------------------------------------------------------------
+
+
+def test_check_eval_takes_any_model_name():
+    data = {"model": "sc2-3b-on-cq7b", "benchmark": "humaneval", "prompt": "paper"}
+    data["pass@1"] = {"base": 0.5, "plus": 0.25}
+    assert tables.check_eval(data, "x.json") is data
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pass@1": None}, '"pass@1" must hold'),
+        ({"pass@1": {"base": 0.5, "plus": 1.5}}, "between 0 and 1"),
+        ({"model": ""}, "'model' must be a non-empty string"),
+        ({"benchmark": 3}, "'benchmark' must be a non-empty string"),
+    ],
+)
+def test_check_eval_rejects_bad_summaries(change, message):
+    data = {"model": "m", "benchmark": "humaneval", "prompt": "paper"}
+    data["pass@1"] = {"base": 0.5, "plus": 0.25}
+    with pytest.raises(tables.ReportInputError, match=message):
+        tables.check_eval({**data, **change}, "x.json")
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def test_table1(specs, tmp_path):
+    rows = [
+        specs.model("cq7b", {"humaneval": 0.5, "mbpp": 0.625}, "/models/CodeQwen1.5-7B"),
+        specs.training("cq7b-self", "cq7b", {"humaneval": 0.671, "mbpp": 0.7}, "cq7b"),
+        specs.training(
+            "cq7b-octopack",
+            "cq7b",
+            {"humaneval": 0.5, "mbpp": 0.6},
+            dataset={"name": "octopack", "kind": "external"},
+            paper="CodeQwen1.5-7B-OctoPack",
+            label="OctoPack",
+        ),
+        specs.model("cl70", {"humaneval": 0.6, "mbpp": 0.6}, "codellama/CodeLlama-70b-Instruct-hf"),
+        specs.training("sc2-3b-self", "sc2-3b", {"humaneval": 0.3, "mbpp": 0.4}, "sc2-3b"),
+        specs.training(
+            "cq7b-ext",
+            "cq7b",
+            {"humaneval": 0.6, "mbpp": 0.6},
+            dataset={"name": "evol", "kind": "external"},
+        ),
+    ]
+    out = tmp_path / "t1"
+    assert run_table(spec_of("table1", rows), out) == 0
+    got = written(out, "table1")["rows"]
+    assert [row["row"] for row in got] == [
+        "cq7b",
+        "cq7b-self",
+        "OctoPack",
+        "cl70",
+        "sc2-3b-self",
+        "cq7b-ext",
+    ]
+    expected = [  # ours and the paper's (HumanEval+, MBPP+)
+        ((50.0, 62.5), (45.7, 60.2)),
+        ((67.1, 70.0), (67.1, 65.2)),
+        ((50.0, 60.0), (50.6, 63.2)),
+        ((60.0, 60.0), (65.2, 61.7)),
+        ((30.0, 40.0), (None, None)),
+        ((60.0, 60.0), (None, None)),
+    ]
+    for row, (ours, theirs) in zip(got, expected, strict=True):
+        for bench, mine, paper_value in zip(("HumanEval+", "MBPP+"), ours, theirs, strict=True):
+            assert number(row[f"{bench} pass@1 (%)"]) == pytest.approx(mine)
+            assert number(row[f"{bench} paper (%)"]) == paper_value
+            delta = number(row[f"{bench} delta"])
+            if paper_value is None:
+                assert delta is None, row  # blank, not zero
+            else:
+                assert delta == pytest.approx(mine - paper_value)
+    assert got[1]["paper row"] == "SelfCodeAlign-CQ-7B"
+    md = (out / "table.md").read_text()
+    assert (
+        "| cq7b | model | cq7b | CodeQwen1.5-7B | 50.0 | 45.7 | +4.3 | 62.5 | 60.2 | +2.3 |" in md
+    )
+    assert "| sc2-3b-self | training | sc2-3b |  | 30.0 |  |  | 40.0 |  |  |" in md
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["spec"]["table"] == "my-table1" and len(summary["rows"]) == 6
+    assert summary["rows"][0]["scores"]["mbpp"]["paper"] == 60.2
+
+
+def test_other_prompts_have_no_paper_numbers(specs, tmp_path):
+    row = specs.model("cq7b", {})
+    row["evals"] = {
+        b: specs.evaluation("cq7b", b, 0.5, prompt="evalplus") for b in ("humaneval", "mbpp")
+    }
+    out = tmp_path / "t1"
+    assert run_table(spec_of("table1", [row], prompt="evalplus"), out) == 0
+    (got,) = written(out, "table1")["rows"]
+    assert got["HumanEval+ pass@1 (%)"] == "50.0"
+    assert got["HumanEval+ paper (%)"] == got["HumanEval+ delta"] == ""
+
+
+def test_table8_matrix(specs, tmp_path):
+    # Scrambled against the paper's order, which the matrix takes back.
+    rows = [
+        specs.training("cq7b-on-cq7b", "cq7b", {"humaneval": 0.65}, "cq7b", base=0.5),
+        specs.training("sc2-3b-on-cq7b", "sc2-3b", {"humaneval": 0.4}, "cq7b", base=0.25),
+        specs.training("llama-on-sc2-15b", "llama3-8b", {"humaneval": 0.375}, "sc2-15b"),
+        specs.training("cq7b-on-sc2-3b", "cq7b", {"humaneval": 0.5}, "sc2-3b", base=0.5),
+        # The paper's matrix has no such cell.
+        specs.training("llama-on-sc2-3b", "llama3-8b", {"humaneval": 0.25}, "sc2-3b"),
+    ]
+    out = tmp_path / "t8"
+    assert run_table(spec_of("table8", rows), out) == 0
+    got = written(out, "table8")["rows"]
+    assert [row["fine-tuned"] for row in got] == ["sc2-3b", "llama3-8b", "cq7b"]
+    paper_base = {s: base for s, (base, _) in SPEC_TABLE8.items()}
+
+    def expected_paper(student: str, generator: str) -> float | None:
+        return SPEC_TABLE8[student][1][SPEC_TABLE8_COLUMNS.index(generator)]
+
+    ours = {
+        ("sc2-3b", "cq7b"): 40.0,
+        ("llama3-8b", "sc2-15b"): 37.5,
+        ("llama3-8b", "sc2-3b"): 25.0,
+        ("cq7b", "cq7b"): 65.0,
+        ("cq7b", "sc2-3b"): 50.0,
+    }
+    for row in got:
+        student = row["fine-tuned"]
+        for generator in ("sc2-3b", "sc2-15b", "cq7b"):
+            mine = ours.get((student, generator))
+            theirs = expected_paper(student, generator) if mine is not None else None
+            assert number(row[f"{generator} pass@1 (%)"]) == mine, (student, generator)
+            assert number(row[f"{generator} paper (%)"]) == theirs, (student, generator)
+            if mine is not None and theirs is not None:
+                assert number(row[f"{generator} delta"]) == pytest.approx(mine - theirs)
+            else:
+                assert row[f"{generator} delta"] == ""
+        assert number(row["base paper (%)"]) == paper_base[student]
+    assert [number(row["base pass@1 (%)"]) for row in got] == [25.0, None, 50.0]
+    # sc2-3b was not trained on its own data here: an empty cell.
+    assert got[0]["sc2-3b pass@1 (%)"] == got[0]["sc2-3b paper (%)"] == ""
+
+    md = (out / "table.md").read_text()
+    assert "| fine-tuned \\ data from | sc2-3b | sc2-15b | cq7b |" in md
+    assert "| sc2-3b (base 25.0 / 27.4 (-2.4)) |  |  | 40.0 / 40.2 (-0.2) |" in md
+    assert "| llama3-8b (base – / 29.3) | 25.0 | 37.5 / 40.2 (-2.7) |  |" in md
+
+    heat = paper_tables.heatmap_data(json.loads((out / "summary.json").read_text()))
+    assert heat["columns"] == ["sc2-3b", "sc2-15b", "cq7b"]
+    assert heat["rows"][0] == "sc2-3b (25.0 / 27.4)"
+    assert heat["ours"][0][0] != heat["ours"][0][0]  # NaN: the empty cell
+    assert heat["ours"][2] == [50.0, heat["ours"][2][1], 65.0]
+    assert heat["paper"][2][0] == 48.8 and heat["paper"][1][0] != heat["paper"][1][0]
+
+
+def test_table8_explicit_key_and_a_base_model_row(specs):
+    rows = [
+        specs.training(
+            "local-student",
+            "mine",
+            {"humaneval": 0.5},
+            "cq7b",
+            paper="bigcode/starcoder2-15b|Qwen/CodeQwen1.5-7B",
+        ),
+        specs.model("mine", {"humaneval": 0.375}, "/models/my-model"),
+    ]
+    spec = paper_tables.check_spec(spec_of("table8", rows))
+    matrix = paper_tables.build_table(spec)["matrix"]
+    assert (matrix["students"], matrix["generators"]) == (["mine"], ["cq7b"])
+    ((cell,),) = matrix["cells"]
+    assert (cell["ours"], cell["paper"]) == (50.0, 57.3)  # SPEC.md: SC2-15B on CQ-7B data
+    assert cell["delta"] == pytest.approx(50.0 - 57.3)
+    # The base score comes from the model row; the paper has none for an unknown model.
+    assert matrix["base"]["mine"]["ours"] == 37.5 and matrix["base"]["mine"]["paper"] is None
+
+
+def test_table9(specs, tmp_path):
+    modes = {  # mode: (passed, failed, HumanEval+ fraction)
+        "random_selection": (2, 6, 0.6),
+        "random_subset": (1, 3, 0.625),
+        "failures_only": (0, 4, 0.5),
+        "passes_only": (4, 0, 0.65),
+    }
+    rows = [
+        specs.training(
+            f"t9-{mode}",
+            "cq7b",
+            {"humaneval": plus},
+            "cq7b",
+            dataset={"selection_mode": mode, "sft": specs.sft(mode, passed, failed)},
+        )
+        for mode, (passed, failed, plus) in modes.items()
+    ]
+    out = tmp_path / "t9"
+    assert run_table(spec_of("table9", rows), out) == 0
+    got = {row["selection mode"]: row for row in written(out, "table9")["rows"]}
+    spec_numbers = {  # SPEC.md, Table 9: size, pass rate, HumanEval+
+        "random_selection": (27700, 24.1, 61.6),
+        "random_subset": (15600, 24.2, 61.6),
+        "failures_only": (15600, 0.0, 57.9),
+        "passes_only": (15600, 100.0, 65.2),
+    }
+    for mode, (passed, failed, plus) in modes.items():
+        row = got[mode]
+        size, rate, humaneval = spec_numbers[mode]
+        assert int(row["data size"]) == passed + failed
+        assert number(row["pass rate (%)"]) == pytest.approx(100 * passed / (passed + failed))
+        assert number(row["paper data size"]) == size
+        assert number(row["paper pass rate (%)"]) == rate
+        assert number(row["HumanEval+ pass@1 (%)"]) == pytest.approx(100 * plus)
+        assert number(row["HumanEval+ paper (%)"]) == humaneval
+        assert number(row["HumanEval+ delta"]) == pytest.approx(100 * plus - humaneval)
+    md = (out / "table.md").read_text()
+    assert (
+        "| random_selection | t9-random_selection | 8 | 27.7k | 25.0 | 24.1 | 60.0 | 61.6 |" in md
+    )
+
+
+def test_table10(specs, tmp_path):
+    settings = [
+        ("functions", "s2i", 0.6),
+        ("snippets", "s2c2i", 0.625),
+        ("functions", "s2c2i", 0.65),
+    ]
+    settings.append(("snippets", "s2i", 0.5))  # not in the paper
+    rows = [
+        specs.training(
+            f"t10-{seeds}-{pipeline}",
+            "cq7b",
+            {"humaneval": plus},
+            "cq7b",
+            dataset={"seed_kind": seeds, "pipeline": pipeline},
+        )
+        for seeds, pipeline, plus in settings
+    ]
+    out = tmp_path / "t10"
+    assert run_table(spec_of("table10", rows), out) == 0
+    got = written(out, "table10")["rows"]
+    assert [row["seeds × pipeline"] for row in got] == [
+        "functions × s2i",
+        "snippets × s2c2i",
+        "functions × s2c2i",
+        "snippets × s2i",
+    ]
+    for row, theirs in zip(got, [59.8, 64.0, 65.2, None], strict=True):
+        assert number(row["HumanEval+ paper (%)"]) == theirs
+    assert number(got[1]["HumanEval+ delta"]) == pytest.approx(62.5 - 64.0)
+    assert got[3]["HumanEval+ delta"] == ""
+    assert (
+        "| functions × s2i | t10-functions-s2i | 60.0 | 59.8 | +0.2 |"
+        in (out / "table.md").read_text()
+    )
+
+
+def test_table11(specs, tmp_path):
+    sources = [
+        ("evol-instruct", 0.6, {}),
+        ("oss-instruct", 0.6, {}),
+        ("gpt-4o-distillation", 0.65, {"label": "GPT-4o"}),
+        ("cq7b-data", 0.675, {"paper": "selfcodealign"}),
+        ("magicoder-evol", 0.55, {}),
+    ]
+    rows = [
+        specs.training(
+            f"t11-{name}",
+            "cq7b",
+            {"humaneval": plus},
+            dataset={"name": name, "kind": "external", "sft": specs.sft(name, 1, 1)},
+            **extra,
+        )
+        for name, plus, extra in sources
+    ]
+    out = tmp_path / "t11"
+    assert run_table(spec_of("table11", rows), out) == 0
+    got = written(out, "table11")["rows"]
+    assert [row["data source"] for row in got] == [
+        "evol-instruct",
+        "oss-instruct",
+        "GPT-4o",
+        "cq7b-data",
+        "magicoder-evol",
+    ]
+    for row, theirs, (_, plus, _) in zip(got, [59.1, 61.6, 65.9, 67.1, None], sources, strict=True):
+        assert number(row["HumanEval+ pass@1 (%)"]) == pytest.approx(100 * plus)
+        assert number(row["HumanEval+ paper (%)"]) == theirs
+        assert row["data size"] == "2"
+    assert number(got[3]["HumanEval+ delta"]) == pytest.approx(0.4)
+
+
+def test_empty_table_still_writes_every_file(tmp_path):
+    out = tmp_path / "t8"
+    assert run_table(spec_of("table8", []), out) == 0
+    written(out, "table8")
+    assert "no rows" in (out / "table.md").read_text()
+
+
+def test_table_is_byte_for_byte_repeatable(specs, tmp_path):
+    rows = [specs.training("a", "sc2-3b", {"humaneval": 0.4}, "cq7b", base=0.25)]
+    spec = spec_of("table8", rows)
+    assert run_table(spec, tmp_path / "one") == 0
+    assert run_table(spec, tmp_path / "two") == 0
+    for name in (*TABLE_FILES, "heatmap.png"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert b"matplotlib" not in (tmp_path / "one" / "heatmap.png").read_bytes()
+
+
+def test_table_command_as_a_process(specs, tmp_path):
+    spec = spec_of("table10", [specs.training("t", "cq7b", {"humaneval": 0.6}, "cq7b")])
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "selfcodealign", "report", "table", "--spec", json.dumps(spec)]
+        + ["--output-dir", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (out / "table.md").read_text()
+    written(out, "table10")
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+def _bad_eval(specs: Specs, spec: dict, problem: str) -> str:
+    path = Path(spec["rows"][0]["evals"]["humaneval"])
+    if problem == "missing":
+        path.unlink()
+    elif problem == "malformed":
+        path.write_text("{not json")
+    elif problem == "incomplete":
+        path.write_text('{"model": "m", "benchmark": "humaneval", "prompt": "paper"}')
+    elif problem == "prompt":
+        path.write_text(Path(specs.evaluation("t", "humaneval", 0.5, "evalplus")).read_text())
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("missing", "No such file"),
+        ("malformed", "not valid JSON"),
+        ("incomplete", "missing key(s) pass@1"),
+        ("prompt", "prompt is 'evalplus', the table's is 'paper'"),
+    ],
+)
+def test_bad_evaluation_exits_2_with_one_line(specs, tmp_path, capsys, problem, message):
+    spec = spec_of("table9", [specs.training("t", "cq7b", {"humaneval": 0.6}, "cq7b")])
+    path = _bad_eval(specs, spec, problem)
+    out = tmp_path / "out"
+    assert run_table(spec, out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert path in err and message in err
+    assert not out.exists(), "nothing is written from bad input"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"shape": "table7"}, "spec.shape: unknown shape 'table7'"),
+        ({"rows": {}}, "spec.rows: expected a list"),
+        ({"benchmarks": ["humaneval", "mbpp"]}, "spec.rows[0].evals: no evaluation for mbpp"),
+        ({"row": {"kind": "student"}}, "spec.rows[0].kind: expected one of training, model"),
+        ({"row": {"model": {"id": "x"}}}, "spec.rows[0].model.name"),
+        (
+            {"row": {"dataset": {"name": "d", "kind": "bought"}}},
+            "spec.rows[0].dataset.kind: expected one of generated, external",
+        ),
+        ({"shape": "table8", "row": {"generator": None}}, "spec.rows[0].generator: table8 needs"),
+    ],
+)
+def test_bad_spec_exits_2_naming_the_key(specs, tmp_path, capsys, change, message):
+    row = specs.training("t", "cq7b", {"humaneval": 0.6}, "cq7b")
+    row.update(change.pop("row", {}))
+    spec = {**spec_of("table9", [row]), **change}
+    assert run_table(spec, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_spec_that_is_not_json_exits_2(tmp_path, capsys):
+    code = main(["report", "table", "--spec", "{shape", "--output-dir", str(tmp_path / "o")])
+    assert code == 2 and capsys.readouterr().err.startswith("error: --spec: not valid JSON")
+
+
+def test_bad_sft_dataset_names_the_file_and_line(specs, tmp_path, capsys):
+    sft = specs.sft("d", 1, 0)
+    with open(sft, "a") as handle:
+        handle.write("{oops\n")
+    row = specs.training("t", "cq7b", {"humaneval": 0.6}, dataset={"sft": sft})
+    assert run_table(spec_of("table9", [row]), tmp_path / "out") == 2
+    assert f"{sft}:2: not a JSON object" in capsys.readouterr().err
+
+
+# --- the dataset and training reports ---------------------------------------------------------
 
 SEED_FUNNEL = {
     "steps": [
@@ -86,148 +619,67 @@ DATASET_FUNNEL = {
 }
 
 
-def write(path: Path, data) -> Path:
-    path.write_text(json.dumps(data))
-    return path
+def test_dataset_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["report", "dataset", "--seed-funnel", str(write(tmp_path / "s.json", SEED_FUNNEL))]
+    args += ["--dataset-funnel", str(write(tmp_path / "d.json", DATASET_FUNNEL))]
+    assert main([*args, "--output-dir", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"funnel.md", "funnel.csv", "funnel.png"}
+    assert capsys.readouterr().out == (out / "funnel.md").read_text()
+    columns, funnel = read_csv(out / "funnel.csv")
+    assert columns == list(tables.FUNNEL_COLUMNS)
+    assert [row["stage"] for row in funnel] == ["seeds"] * 3 + ["dataset"] * 2 + ["overall"]
+    for stage in ("seeds", "dataset"):
+        mine = [row for row in funnel if row["stage"] == stage]
+        for before, after in zip(mine, mine[1:], strict=False):
+            assert before["output"] == after["input"]
+    assert (funnel[-1]["input"], funnel[-1]["output"]) == ("10", "3")
+    assert (
+        "| seeds | static_filters | 40 | 25 | 62.5 | b: 10; a: 5 |"
+        in (out / "funnel.md").read_text()
+    )
+    assert_png(out / "funnel.png")
 
 
-@pytest.fixture
-def inputs(tmp_path) -> dict[str, object]:
-    evals = [write(tmp_path / f"eval{i}.json", data) for i, data in enumerate(EVALS)]
+def test_dataset_report_with_the_dataset_funnel_only(tmp_path):
+    out = tmp_path / "report"
+    dataset = str(write(tmp_path / "d.json", DATASET_FUNNEL))
+    assert main(["report", "dataset", "--dataset-funnel", dataset, "--output-dir", str(out)]) == 0
+    _, funnel = read_csv(out / "funnel.csv")
+    assert [row["stage"] for row in funnel] == ["dataset"] * 2 + ["overall"]
+
+
+def test_bad_funnel_exits_2(tmp_path, capsys):
+    bad = write(tmp_path / "d.json", {"steps": [{"step": "x", "input": -1, "output": 0}]})
+    args = ["report", "dataset", "--dataset-funnel", str(bad), "--output-dir", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'input' must be a count" in err and str(bad) in err
+
+
+def test_training_report(tmp_path):
     loss = tmp_path / "loss.csv"
     loss.write_text(
         LOSS_HEADER
         + "".join(f"{s},{s / 10},{2.0 / s},1e-5,{100 * s},50,120,900.0,1\n" for s in range(1, 6))
         + "".join(f"{s},{s / 10},{2.0 / s},1e-5,{100 * s},50,120,900.0,2\n" for s in range(6, 9))
     )
-    return {
-        "evals": evals,
-        "seeds": write(tmp_path / "seeds.json", SEED_FUNNEL),
-        "dataset": write(tmp_path / "dataset.json", DATASET_FUNNEL),
-        "loss": loss,
-        "out": tmp_path / "report",
-    }
+    out = tmp_path / "report"
+    assert main(["report", "training", "--loss", str(loss), "--output-dir", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["loss.png"]
+    assert_png(out / "loss.png")
+    first = (out / "loss.png").read_bytes()
+    assert main(["report", "training", "--loss", str(loss), "--output-dir", str(out)]) == 0
+    assert (out / "loss.png").read_bytes() == first and b"matplotlib" not in first
 
 
-def full_args(inputs, base_model: str = "Qwen/CodeQwen1.5-7B") -> list[str]:
-    args = [
-        "--evals",
-        *inputs["evals"],
-        "--seed-funnel",
-        inputs["seeds"],
-        "--dataset-funnel",
-        inputs["dataset"],
-        "--loss",
-        inputs["loss"],
-        "--base-model",
-        base_model,
-        "--output-dir",
-        inputs["out"],
-    ]
-    return [str(arg) for arg in args]
+def test_training_report_without_the_loss_file_exits_2(tmp_path, capsys):
+    missing = tmp_path / "loss.csv"
+    assert main(["report", "training", "--loss", str(missing), "--output-dir", str(tmp_path)]) == 2
+    assert f"error: {missing}: No such file" in capsys.readouterr().err
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def assert_png(path: Path) -> None:
-    import matplotlib.image
-
-    assert path.read_bytes()[:8] == PNG_MAGIC, path
-    image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
-
-
-# --- paper numbers ----------------------------------------------------------------------------
-
-
-def test_paper_numbers_match_by_id_case_and_directory():
-    assert paper_number("Qwen/CodeQwen1.5-7B", "base", "humaneval", "paper") == (45.7, "Table 1")
-    assert paper_number("qwen/codeqwen1.5-7b", "finetuned", "mbpp", "paper") == (65.2, "Table 1")
-    assert paper_number("/models/CodeQwen1.5-7B/", "finetuned", "humaneval", "paper") == (
-        67.1,
-        "Table 1",
-    )
-    assert paper_number("bigcode/starcoder2-15b", "finetuned", "humaneval", "paper") == (
-        55.5,
-        "Table 8",
-    )
-
-
-def test_paper_numbers_only_for_the_paper_prompt_and_known_settings():
-    assert paper_number("Qwen/CodeQwen1.5-7B", "base", "humaneval", "evalplus") is None
-    assert paper_number("some/other-model", "base", "humaneval", "paper") is None
-    assert paper_number(None, "base", "humaneval", "paper") is None
-    # Table 8 reports HumanEval+ only.
-    assert paper_number("bigcode/starcoder2-3b", "base", "mbpp", "paper") is None
-
-
-def test_every_paper_entry_has_a_source_and_percentages():
-    numbers = load_paper_numbers()
-    assert {"Qwen/CodeQwen1.5-7B", "deepseek-ai/deepseek-coder-33b-base"} <= numbers.keys()
-    for entry in numbers.values():
-        assert entry["source"].startswith("Table ")
-        for kind in ("base", "finetuned"):
-            assert all(0 < value < 100 for value in entry[kind].values())
-            assert set(entry[kind]) <= set(tables.BENCHMARKS)
-
-
-def test_an_ambiguous_directory_name_matches_nothing():
-    numbers = {"a/model": {}, "b/model": {}}
-    assert match_model("/local/model", numbers) is None
-    assert match_model("B/MODEL", numbers) == "b/model"
-
-
-# --- tables -----------------------------------------------------------------------------------
-
-
-def test_pass_rows_sorted_scaled_and_compared_with_the_paper():
-    rows = tables.pass_at_1_rows(EVALS, "/models/CodeQwen1.5-7B")
-    keys = [(row["benchmark"], row["prompt"], row["model"]) for row in rows]
-    assert keys == [
-        ("HumanEval+", "paper", "base"),
-        ("HumanEval+", "paper", "finetuned"),
-        ("HumanEval+", "evalplus", "base"),
-        ("HumanEval+", "evalplus", "finetuned"),
-        ("MBPP+", "paper", "base"),
-        ("MBPP+", "paper", "finetuned"),
-    ]
-    first = rows[0]
-    assert (first["base"], first["plus"]) == (50.0, 25.0)
-    assert first["paper_plus"] == 45.7 and first["delta_plus"] == pytest.approx(25.0 - 45.7)
-    assert rows[1]["delta_plus"] == pytest.approx(0.0)
-    assert rows[5]["delta_plus"] == pytest.approx(70.0 - 65.2)
-    assert all(row["paper_plus"] is None for row in rows if row["prompt"] == "evalplus")
-
-
-def test_unknown_model_leaves_the_paper_column_empty(tmp_path):
-    rows = tables.pass_at_1_rows(EVALS, "someone/unknown-7b")
-    assert all(row["paper_plus"] is None and row["delta_plus"] is None for row in rows)
-    tables.write_pass_at_1(tmp_path / "p.md", tmp_path / "p.csv", rows)
-    _, csv_rows = read_csv(tmp_path / "p.csv")
-    assert {row["paper plus (%)"] for row in csv_rows} == {""}
-    assert "none for this base model" in (tmp_path / "p.md").read_text()
-
-
-def test_without_base_model_the_base_evaluation_names_it():
-    assert tables.default_base_model(EVALS) == "/models/CodeQwen1.5-7B"
-    assert tables.default_base_model([e for e in EVALS if e["model"] != "base"]) is None
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"pass@1": None}, '"pass@1" must hold'),
-        ({"pass@1": {"base": 0.5, "plus": 1.5}}, "between 0 and 1"),
-        ({"model": "instruct"}, "model must be one of"),
-    ],
-)
-def test_check_eval_rejects_bad_summaries(change, message):
-    with pytest.raises(tables.ReportInputError, match=message):
-        tables.check_eval({**EVALS[0], **change}, "x.json")
+# --- funnel rows and plots ----------------------------------------------------------------------
 
 
 def test_funnel_rows_chain_and_overall():
@@ -259,14 +711,14 @@ def test_markdown_cells_escape_pipes():
     assert line == "| x\\|y |"
 
 
-# --- plots ------------------------------------------------------------------------------------
-
-
 def test_plots_with_no_data_still_draw(tmp_path):
-    plots.pass_at_1_plot([], tmp_path / "p.png")
+    plots.comparison_plot([], tmp_path / "p.png", "t")
+    plots.heatmap_plot(
+        {"rows": [], "columns": [], "ours": [], "paper": []}, tmp_path / "h.png", "t"
+    )
     plots.funnel_plot([], tmp_path / "f.png")
     plots.loss_plot([], tmp_path / "l.png")
-    for name in ("p.png", "f.png", "l.png"):
+    for name in ("p.png", "h.png", "f.png", "l.png"):
         assert_png(tmp_path / name)
 
 
@@ -293,103 +745,3 @@ def test_funnel_plot_with_a_zero_count_on_a_log_scale(tmp_path):
     ]
     plots.funnel_plot(rows, tmp_path / "f.png")
     assert_png(tmp_path / "f.png")
-
-
-# --- the command ------------------------------------------------------------------------------
-
-
-def test_report_command_end_to_end(inputs):
-    result = report(*full_args(inputs))
-    assert result.returncode == 0, result.stderr
-    out = inputs["out"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
-    assert result.stdout == (out / "pass_at_1.md").read_text()
-
-    columns, rows = read_csv(out / "pass_at_1.csv")
-    assert columns[:10] == list(tables.PASS_COLUMNS[:10])
-    first = rows[0]
-    assert (first["model"], first["benchmark"], first["prompt"]) == ("base", "HumanEval+", "paper")
-    assert float(first["pass@1 plus (%)"]) == 25.0
-    assert float(first["paper plus (%)"]) == 45.7
-    assert float(first["delta plus"]) == pytest.approx(-20.7)
-    assert first["dataset_version"] == "v0.1.10" and first["prompt_style"] == "completion"
-    for row in rows:
-        has_paper = row["paper plus (%)"] != ""
-        assert has_paper == (row["prompt"] == "paper"), row
-
-    md = (out / "pass_at_1.md").read_text()
-    assert (
-        "| base | /models/CodeQwen1.5-7B | HumanEval+ | paper | completion | v0.1.10 | 50.0 |" in md
-    )
-    assert "| 25.0 | 45.7 | -20.7 |" in md
-    assert "Table 1" in md and "greedy" in md
-
-    columns, funnel = read_csv(out / "funnel.csv")
-    assert columns == list(tables.FUNNEL_COLUMNS)
-    assert [row["stage"] for row in funnel] == ["seeds"] * 3 + ["dataset"] * 2 + ["overall"]
-    for stage in ("seeds", "dataset"):
-        mine = [row for row in funnel if row["stage"] == stage]
-        for before, after in zip(mine, mine[1:], strict=False):
-            assert before["output"] == after["input"]
-    assert (funnel[-1]["input"], funnel[-1]["output"]) == ("10", "3")
-    assert (
-        "| seeds | static_filters | 40 | 25 | 62.5 | b: 10; a: 5 |"
-        in (out / "funnel.md").read_text()
-    )
-
-    for name in ("pass_at_1.png", "funnel.png", "loss.png"):
-        assert_png(out / name)
-
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["files"]["pass_at_1_csv"] == "pass_at_1.csv"
-    assert len(summary["pass_at_1"]) == len(EVALS) and len(summary["funnel"]) == 5
-    assert summary["funnel_overall"]["output"] == 3 and summary["loss_points"] == 8
-    assert summary["base_model"] == "Qwen/CodeQwen1.5-7B"
-
-
-def test_report_is_byte_for_byte_repeatable(inputs, tmp_path):
-    assert main(["report", *full_args(inputs)]) == 0
-    first = {name: (inputs["out"] / name).read_bytes() for name in OUTPUTS}
-    inputs["out"] = tmp_path / "again"
-    assert main(["report", *full_args(inputs)]) == 0
-    assert first == {name: (inputs["out"] / name).read_bytes() for name in OUTPUTS}
-    assert b"matplotlib" not in first["loss.png"]
-
-
-def test_report_without_evaluations(tmp_path, capsys):
-    out = tmp_path / "report"
-    assert main(["report", "--evals", "--output-dir", str(out)]) == 0
-    assert "No evaluations" in capsys.readouterr().out
-    columns, rows = read_csv(out / "pass_at_1.csv")
-    assert columns == list(tables.PASS_COLUMNS) and rows == []
-    assert "No funnel" in (out / "funnel.md").read_text()
-    for name in ("pass_at_1.png", "funnel.png", "loss.png"):
-        assert_png(out / name)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('{"model": "base"}', "missing key(s) benchmark, prompt, pass@1"),
-        ("{not json", "not valid JSON"),
-        ('{"model": "base", "benchmark": "mbpp", "prompt": "paper", "pass@1": 0.5}', "pass@1"),
-        (None, "No such file"),
-    ],
-)
-def test_bad_evaluation_exits_2_with_one_line(inputs, tmp_path, content, message):
-    bad = tmp_path / "bad.json"
-    if content is not None:
-        bad.write_text(content)
-    inputs["evals"] = [*inputs["evals"], bad]
-    result = report(*full_args(inputs))
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and message in result.stderr
-    assert str(bad) in result.stderr
-    assert not inputs["out"].exists(), "nothing is written from bad input"
-
-
-def test_bad_funnel_exits_2(inputs):
-    inputs["dataset"].write_text('{"steps": [{"step": "x", "input": -1, "output": 0}]}')
-    result = report(*full_args(inputs))
-    assert result.returncode == 2 and "'input' must be a count" in result.stderr

@@ -109,13 +109,15 @@ def workdir(tmp_path: Path) -> Path:
 
 def write_config(workdir: Path, seeds_dir: Path) -> Path:
     config = {
-        "experiment": EXPERIMENT,
-        "model": {"name": "demo-model", "backend": "transformers"},
-        "seeds": {
-            "source": {"kind": "local", "path": str(seeds_dir)},
-            "shards": 2,
-            "decontamination": {"humaneval": "builtin", "mbpp": None},
-            "judge": {"enabled": False},
+        # The seed stage needs no model; the config needs one entry.
+        "models": {"unused": {"id": "unused", "backend": "transformers"}},
+        "seedsets": {
+            EXPERIMENT: {
+                "source": {"kind": "local", "path": str(seeds_dir)},
+                "shards": 2,
+                "decontamination": {"humaneval": "builtin", "mbpp": None},
+                "judge": {"model": None},
+            }
         },
     }
     path = workdir / "slurm-test.yaml"
@@ -154,8 +156,8 @@ def test_seed_stage_runs_through_slurm(slurm_cluster, workdir: Path, tmp_path_fa
         "--retries",
         "0",
         # The seed stage only: generation needs a model.
-        f"results/{EXPERIMENT}/seeds/seeds.jsonl",
-        f"results/{EXPERIMENT}/seeds/funnel.json",
+        f"results/seeds/{EXPERIMENT}/seeds.jsonl",
+        f"results/seeds/{EXPERIMENT}/funnel.json",
     ]
     # Jobs inherit this environment (sbatch --export=ALL): this interpreter's bin comes first.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -180,7 +182,7 @@ def test_seed_stage_runs_through_slurm(slurm_cluster, workdir: Path, tmp_path_fa
     report = f"{result.stdout}\n{result.stderr[-8000:]}\n{slurm_cluster.logs()}"
     assert result.returncode == 0, report
 
-    seeds_out = workdir / "results" / EXPERIMENT / "seeds"
+    seeds_out = workdir / "results" / "seeds" / EXPERIMENT
     seeds = seeds_out / "seeds.jsonl"
     funnel = seeds_out / "funnel.json"
     assert seeds.is_file() and seeds.stat().st_size > 0, report

@@ -41,7 +41,8 @@ gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 # schema has the section); tests override what a few CPU steps need.
 PAPER = {
     "method": "full",
-    "learning_rate": 1e-5,
+    # null: the workflow picks 1e-5 or 2e-5 per training (tests/test_experiments.py).
+    "learning_rate": None,
     "lr_scheduler": "linear",
     "warmup_ratio": 0.05,
     "effective_batch_size": 64,
@@ -81,7 +82,7 @@ QUICK = {
 def _schema_has_finetune() -> bool:
     from selfcodealign.config import load_schema
 
-    return "finetune" in load_schema()["properties"]
+    return "finetune" in load_schema()["$defs"]
 
 
 def settings(**overrides) -> dict:

@@ -1,8 +1,16 @@
-"""The workflow end to end through Snakemake, on a shrunk demo config (the stdlib as seeds)."""
+"""The 2x2 demo end to end through Snakemake, shrunk, and what a changed setting reruns.
+
+Two tiny models are built, each writes a dataset from the standard library's seeds, each is
+fine-tuned on both datasets, all six are scored on a few HumanEval+ tasks, and the Table 8
+matrix is written. Then each kind of config change is dry-run against the finished run: the
+jobs it plans must be exactly the ones that change depends on.
+"""
 
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import json
 import re
 import subprocess
@@ -11,19 +19,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow, snakemake_env
+from conftest import REPO, copy_workflow, snakemake_env
 
 pytestmark = pytest.mark.slow
 
+MODELS = ("tiny-a", "tiny-b")
+DATASETS = {"tiny-a": "tiny-a-data", "tiny-b": "tiny-b-data"}
+TRAININGS = [f"{m}-on-{d}" for m in MODELS for d in DATASETS.values()]
+TABLE = "results/tables/demo-table8"
+# A few HumanEval+ tasks keep the six evaluations short; the file is pinned by its own md5.
+EVAL_TASKS = 6
 
-# The shrunk demo's model is too briefly trained to yield training pairs reliably, so these
-# tests stop at the dataset; the fine-tuning stage has tests of its own.
-TARGET = "results/demo/dataset/sft.jsonl"
 
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, configfile: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", TARGET, *args],
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", configfile, *args],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -31,249 +41,281 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def planned_rules(workdir: Path, configfile: str) -> set[str]:
-    proc = snakemake(workdir, "-n", "--configfile", configfile)
-    assert proc.returncode == 0, proc.stderr
-    return set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+def shrink(config: dict, workdir: Path) -> dict:
+    """The demo, small enough for a test: briefly trained models that only learn the two
+    prompt modes of the seed -> instruction pipeline, four seeds, short answers."""
+    for model in config["models"].values():
+        model["build"].update(steps=300, shots={"s2i": 0, "i2r": 0}, vocab_size=1024)
+    for dataset in config["datasets"].values():
+        dataset["pipeline"] = "s2i"
+        generation = dataset["generation"]
+        generation.update(max_seeds=4, batch_size=4)
+        generation["instructions"].update(max_tokens=192)
+        generation["responses"].update(n=2, max_tokens=512)
+        # every sample that passes the format check, passed or not: training needs rows
+        dataset["selection"]["mode"] = "random_selection"
+    for training in config["trainings"].values():
+        training["recipe"].update(max_steps=2, max_length=512)
+    with gzip.open(REPO / "resources/humanevalplus/HumanEvalPlus-Mini-v0.1.10.jsonl.gz") as tasks:
+        subset = b"".join(line for _, line in zip(range(EVAL_TASKS), tasks, strict=False))
+    (workdir / "humaneval-subset.jsonl").write_bytes(subset)
+    config["evaluation"]["datasets"]["humaneval"] = {
+        "version": "v0.1.10",
+        "md5": hashlib.md5(subset).hexdigest(),
+        "path": "humaneval-subset.jsonl",
+    }
+    config["evaluation"]["generation"]["max_tokens"] = 16
+    return config
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    # The demo, shrunk: a briefly trained model and a handful of seeds.
-    config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
-    config["demo_model"]["steps"] = 40
-    config["generation"].update(max_seeds=4, batch_size=4)
-    for step in ("concepts", "instructions", "responses"):
-        config["generation"][step]["max_tokens"] = 64
+    config = shrink(yaml.safe_load((workdir / "config" / "demo.yaml").read_text()), workdir)
     (workdir / "config" / "fast.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "--configfile", "config/fast.yaml")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = snakemake(workdir, "config/fast.yaml")
+    assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
 
 
-def test_demo_writes_seeds_and_funnel(demo_run):
-    seeds_dir = demo_run / "results" / "demo" / "seeds"
-    seeds = [json.loads(line) for line in (seeds_dir / "seeds.jsonl").read_text().splitlines()]
-    funnel = json.loads((seeds_dir / "funnel.json").read_text())
-    assert len(seeds) > 50
-    assert {"seed", "id", "sha1", "source", "path"} <= set(seeds[0])
-    assert all(s["seed"].startswith(("def ", "async def ")) for s in seeds)
-    assert len({s["id"] for s in seeds}) == len(seeds)
-    steps = [step["step"] for step in funnel["steps"]]
-    # the judge is off in the demo
-    assert steps == ["extract", "static_filters", "typecheck", "dedup"]
-    assert funnel["final"] == len(seeds)
-    for step in funnel["steps"][1:]:
-        assert step["input"] - sum(step["removed"].values()) == step["output"]
-    # every shard's log and benchmark exists
-    logs = demo_run / "results" / "demo" / "logs" / "seeds"
-    assert (logs / "extract-0.log").exists() and (logs / "typecheck-1.log").exists()
-    assert (demo_run / "results" / "demo" / "benchmarks" / "seeds" / "dedup.tsv").exists()
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def variant(workdir: Path, name: str, edit) -> str:
-    """A copy of the shrunk demo config with ``edit`` applied; returns its relative path."""
+def test_every_stage_passes_rows_on(demo_run):
+    results = demo_run / "results"
+    seeds = read_jsonl(results / "seeds/stdlib/seeds.jsonl")
+    funnel = json.loads((results / "seeds/stdlib/funnel.json").read_text())
+    assert len(seeds) > 50 and funnel["final"] == len(seeds)
+    assert [s["step"] for s in funnel["steps"]] == [
+        "extract",
+        "static_filters",
+        "typecheck",
+        "dedup",
+    ]
+    for name in DATASETS.values():
+        data = results / "data" / name
+        for step in ("instructions", "responses"):
+            counts = json.loads((data / "generation/counts" / f"{step}.json").read_text())
+            assert counts["output"] > 0, (name, step, counts)
+        assert not (data / "generation/concepts.jsonl").exists()  # s2i: no concepts step
+        executions = read_jsonl(data / "execution.jsonl")
+        assert executions and all(row["isolation"] == "bwrap" for row in executions)
+        sft = read_jsonl(data / "sft.jsonl")
+        assert sft, f"{name}: no training pairs"
+        assert json.loads((data / "funnel.json").read_text())["final"] == len(sft)
+        assert (data / "report/funnel.png").read_bytes()[:4] == b"\x89PNG"
+    for name in TRAININGS:
+        model = results / "models" / name
+        summary = json.loads((model / "training.json").read_text())
+        assert summary["global_step"] >= 1, summary
+        with open(model / "loss.csv", newline="") as handle:
+            assert list(csv.DictReader(handle)), f"{name}: empty loss curve"
+        assert (results / "models" / f"{name}.report" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_matrix_report_shows_the_evaluations(demo_run):
+    results = demo_run / "results"
+    with open(demo_run / TABLE / "table.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    shown = json.dumps(rows)
+    for name in [*MODELS, *TRAININGS]:
+        result = json.loads((results / "eval" / name / "humaneval-paper.json").read_text())
+        assert len(result["tasks"]) == EVAL_TASKS
+        plus = 100 * result["pass@1"]["plus"]
+        assert f"{plus:g}" in shown or f"{plus:.1f}" in shown, (name, plus, rows)
+    summary = json.loads((demo_run / TABLE / "summary.json").read_text())
+    assert summary["spec"]["shape"] == "table8"
+    for name in ("table.md", "table.png", "heatmap.png"):
+        assert (demo_run / TABLE / name).stat().st_size > 0
+
+
+# --- what a change reruns -------------------------------------------------------------------
+
+
+def planned(workdir: Path, edit) -> list[tuple[str, str]]:
+    """(rule, first output) of every job a dry run plans after ``edit`` of the config."""
     config = yaml.safe_load((workdir / "config" / "fast.yaml").read_text())
     edit(config)
-    (workdir / "config" / f"{name}.yaml").write_text(yaml.safe_dump(config))
-    return f"config/{name}.yaml"
+    (workdir / "config" / "changed.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "config/changed.yaml", "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    output: ([^,\n]+)", text, re.M)
+    return sorted(job for job in jobs if job[0] != "all")
 
 
-# What follows the seed stage: generation, execution, selection.
-AFTER_SEEDS = {"instruct_shard", "instruct_gather", "execute_shard", "execute_gather", "select"}
+def evaluation_jobs(*names: str) -> list[tuple[str, str]]:
+    jobs = []
+    for name in names:
+        base = f"results/eval/{name}/humaneval-paper"
+        jobs += [("codegen", f"{base}.samples.jsonl"), ("evaluate", f"{base}.json")]
+    return jobs
 
 
-def test_rerun_with_nothing_changed_runs_nothing(demo_run):
-    assert planned_rules(demo_run, "config/fast.yaml") == set()
+def training_jobs(*names: str) -> list[tuple[str, str]]:
+    jobs = []
+    for name in names:
+        jobs += [
+            ("finetune", f"results/models/{name}"),
+            ("training_report", f"results/models/{name}.report/loss.png"),
+        ]
+    return jobs + evaluation_jobs(*names)
 
 
-def test_a_filter_setting_reruns_filters_and_what_follows_only(demo_run):
-    changed = variant(demo_run, "filters", lambda c: c["seeds"].update(filters={"max_lines": 40}))
-    assert planned_rules(demo_run, changed) == {
-        "seeds_filter",
-        "seeds_typecheck",
-        "seeds_dedup",
-        "seeds_gather",
-        *AFTER_SEEDS,
-    }
+def selection_jobs(dataset: str) -> list[tuple[str, str]]:
+    data = f"results/data/{dataset}"
+    return [("select", f"{data}/sft.jsonl"), ("dataset_report", f"{data}/report/funnel.md")]
 
 
-def test_a_dedup_setting_leaves_extraction_and_type_check_alone(demo_run):
-    changed = variant(demo_run, "dedup", lambda c: c["seeds"].update(dedup={"threshold": 0.7}))
-    assert planned_rules(demo_run, changed) == {"seeds_dedup", "seeds_gather", *AFTER_SEEDS}
+MATRIX = [("matrix_report", f"{TABLE}/table.md")]
+ON_A = [t for t in TRAININGS if t.endswith("on-tiny-a-data")]
 
 
-def planned_jobs(workdir: Path, configfile: str) -> list[str]:
-    """Output files of the jobs a dry run plans."""
-    proc = snakemake(workdir, "-n", "--configfile", configfile)
-    assert proc.returncode == 0, proc.stderr
-    return re.findall(r"^\s+output: (.+)$", proc.stdout + proc.stderr, re.M)
+def test_nothing_changed_plans_nothing(demo_run):
+    assert planned(demo_run, lambda c: None) == []
 
 
-def test_the_response_temperature_reruns_responses_only(demo_run):
-    hot = variant(demo_run, "hot", lambda c: c["generation"]["responses"].update(temperature=0.9))
-    outputs = planned_jobs(demo_run, hot)
-    generation, dataset = "results/demo/generation", "results/demo/dataset"
-    # responses and what follows from them; seeds, concepts, instructions stay as they are
-    assert sorted(outputs) == sorted(
+def test_runtime_settings_rerun_nothing(demo_run):
+    def runtime(config):
+        for model in config["models"].values():
+            model["gpus"].update(evaluation=2, training=2, generation=2)
+            model["gpu_memory_utilization"] = 0.5
+        for dataset in config["datasets"].values():
+            dataset["generation"]["batch_size"] = 16
+            dataset["execution"].update(threads=2, allow_unisolated=True)
+        for training in config["trainings"].values():
+            training["recipe"].update(per_device_batch_size=1, save_steps=7)
+            training["recipe"].update(accelerate_config="fsdp", gradient_checkpointing=True)
+        config["evaluation"]["generation"]["batch_size"] = 8
+        config["evaluation"]["scoring"]["parallel"] = 1
+        config["openai"] = {"base_url": "http://elsewhere:8000/v1", "concurrency": 4}
+
+    assert planned(demo_run, runtime) == []
+
+
+def test_a_sampling_setting_reruns_that_dataset_and_what_uses_it(demo_run):
+    def hotter(config):
+        config["datasets"]["tiny-a-data"]["generation"]["responses"]["temperature"] = 0.9
+
+    data = "results/data/tiny-a-data"
+    assert planned(demo_run, hotter) == sorted(
         [
-            f"{generation}/responses/shard-0.jsonl",
-            f"{generation}/responses/shard-1.jsonl",
-            f"{generation}/responses.jsonl, {generation}/counts/responses.json",
-            f"{dataset}/execution/shard-0.jsonl",
-            f"{dataset}/execution/shard-1.jsonl",
-            f"{dataset}/execution.jsonl",
-            f"{dataset}/sft.jsonl, {dataset}/funnel.json, {dataset}/instruction_stats.json",
+            ("instruct_shard", f"{data}/generation/responses/shard-0.jsonl"),
+            ("instruct_shard", f"{data}/generation/responses/shard-1.jsonl"),
+            ("instruct_gather", f"{data}/generation/responses.jsonl"),
+            ("execute_shard", f"{data}/execution/shard-0.jsonl"),
+            ("execute_shard", f"{data}/execution/shard-1.jsonl"),
+            ("execute_gather", f"{data}/execution.jsonl"),
+            *selection_jobs("tiny-a-data"),
+            *training_jobs(*ON_A),
+            *MATRIX,
         ]
     )
 
 
-def test_a_selection_setting_reruns_selection_only(demo_run):
-    failures = variant(demo_run, "failures", lambda c: c["selection"].update(mode="failures_only"))
-    assert planned_rules(demo_run, failures) == {"select"}
+def test_a_selection_mode_reselects_without_the_sandbox(demo_run):
+    def passes(config):
+        config["datasets"]["tiny-b-data"]["selection"]["mode"] = "failures_only"
+
+    on_b = [t for t in TRAININGS if t.endswith("on-tiny-b-data")]
+    expected = [*selection_jobs("tiny-b-data"), *training_jobs(*on_b), *MATRIX]
+    assert planned(demo_run, passes) == sorted(expected)
 
 
-def test_selection_writes_the_dataset_and_its_funnel(demo_run):
-    dataset = demo_run / "results" / "demo" / "dataset"
-    funnel = json.loads((dataset / "funnel.json").read_text())
-    assert funnel["steps"][0]["step"] == "format_check"
-    assert funnel["mode"] == "passes_only"
-    responses = json.loads(
-        (demo_run / "results" / "demo" / "generation" / "counts" / "responses.json").read_text()
-    )
-    assert funnel["steps"][0]["input"] == responses["output"]
-    rows = (dataset / "sft.jsonl").read_text().splitlines()
-    assert len(rows) == funnel["final"]
-    executions = (dataset / "execution.jsonl").read_text().splitlines()
-    assert len(executions) == responses["output"]
-    assert all(json.loads(r)["isolation"] == "bwrap" for r in executions)
+def test_a_recipe_retrains_that_cell_only(demo_run):
+    def longer(config):
+        config["trainings"]["tiny-b-on-tiny-a-data"]["recipe"]["max_steps"] = 3
+
+    assert planned(demo_run, longer) == sorted([*training_jobs("tiny-b-on-tiny-a-data"), *MATRIX])
 
 
-def test_generation_writes_gathered_files_with_counts(demo_run):
-    generation = demo_run / "results" / "demo" / "generation"
-    for step in ("concepts", "instructions", "responses"):
-        assert (generation / f"{step}.jsonl").exists()
-        counts = json.loads((generation / "counts" / f"{step}.json").read_text())
-        assert counts["step"] == step
-        assert counts["input"] == counts["output"] + sum(counts["removed"].values())
-    concepts = json.loads((generation / "counts" / "concepts.json").read_text())
-    assert concepts["input"] == 4  # max_seeds
-    responses = json.loads((generation / "counts" / "responses.json").read_text())
-    instructions = json.loads((generation / "counts" / "instructions.json").read_text())
-    assert responses["input"] == 2 * instructions["output"]  # n = 2 samples each
-    assert (demo_run / "results" / "demo" / "demo-model" / "config.json").exists()
+def test_a_model_revision_reruns_everything_that_model_touches(demo_run):
+    def pinned(config):
+        config["models"]["tiny-a"]["revision"] = "v2"
 
-
-REPORT = "results/demo/report"
-# The report, without the default target's fine-tuned model (see `evaluated`).
-TO_REPORT = [f"{REPORT}/summary.json"]
-
-
-@pytest.fixture(scope="module")
-def evaluated(demo_run):
-    """The shrunk demo evaluated (base model, paper prompt, short answers) and reported.
-
-    Only the base model: the shrunk demo may select no training pairs (see TARGET), and a
-    base-only evaluation waits for no training.
-    """
-    configfile = variant(
-        demo_run,
-        "evaluated",
-        lambda c: c["evaluation"].update(
-            models=["base"],
-            prompts=["paper"],
-            generation={**c["evaluation"]["generation"], "max_tokens": 16},
-        ),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *TO_REPORT, "--configfile", configfile],
-        cwd=demo_run,
-        capture_output=True,
-        text=True,
-        env=snakemake_env(),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return demo_run, configfile
-
-
-def test_evaluation_scores_every_task_with_its_provenance(evaluated):
-    workdir, _ = evaluated
-    result = json.loads((workdir / "results/demo/eval/base/humaneval-paper.json").read_text())
-    assert result["model"] == "base" and result["benchmark"] == "humaneval"
-    # the demo model has no chat template: a plain completion prompt, as EvalPlus does
-    assert result["prompt_style"] == "completion"
-    assert result["dataset_md5"] == "401e75ad986361dccc7afecb4121e295"
-    assert result["generation"]["max_tokens"] == 16
-    assert len(result["tasks"]) == 164
-    assert 0.0 <= result["pass@1"]["plus"] <= result["pass@1"]["base"] <= 1.0
-    assert result["isolation"] == "bwrap"
-
-
-def test_report_tables_and_plots_are_written(evaluated):
-    workdir, _ = evaluated
-    report = workdir / REPORT
-    with open(report / "pass_at_1.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [(r["model"], r["benchmark"], r["prompt"]) for r in rows] == [
-        ("base", "HumanEval+", "paper")
+    data = "results/data/tiny-a-data"
+    generation = [
+        (rule, f"{data}/{path}")
+        for rule, path in [
+            ("instruct_shard", "generation/instructions/shard-0.jsonl"),
+            ("instruct_shard", "generation/instructions/shard-1.jsonl"),
+            ("instruct_gather", "generation/instructions.jsonl"),
+            ("instruct_shard", "generation/responses/shard-0.jsonl"),
+            ("instruct_shard", "generation/responses/shard-1.jsonl"),
+            ("instruct_gather", "generation/responses.jsonl"),
+            ("execute_shard", "execution/shard-0.jsonl"),
+            ("execute_shard", "execution/shard-1.jsonl"),
+            ("execute_gather", "execution.jsonl"),
+        ]
     ]
-    result = json.loads((workdir / "results/demo/eval/base/humaneval-paper.json").read_text())
-    assert float(rows[0]["pass@1 plus (%)"]) == pytest.approx(100 * result["pass@1"]["plus"])
-    with open(report / "funnel.csv", newline="") as handle:
-        funnel = [row for row in csv.DictReader(handle) if row["stage"] != "overall"]
-    assert list(dict.fromkeys(row["stage"] for row in funnel)) == ["seeds", "generation", "dataset"]
-    for before, after in zip(funnel, funnel[1:], strict=False):
-        # counts chain within the seeds and selection stages (generation turns rows into samples)
-        if before["stage"] == after["stage"] != "generation":
-            assert before["output"] == after["input"]
-    for name in ("pass_at_1.png", "funnel.png", "loss.png"):
-        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # its data, both trainings on it, its own trainings as a student, its base evaluation;
+    # tiny-b's data, base evaluation and training on its own data stay
+    touched = sorted({*ON_A, "tiny-a-on-tiny-b-data"})
+    expected = [
+        *generation,
+        *selection_jobs("tiny-a-data"),
+        *training_jobs(*touched),
+        *evaluation_jobs("tiny-a"),
+        *MATRIX,
+    ]
+    assert planned(demo_run, pinned) == sorted(expected)
 
 
-def test_snakemake_report_renders_the_figures(evaluated, tmp_path):
-    workdir, configfile = evaluated
-    html = tmp_path / "report.html"
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", configfile, "--report", str(html)],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=snakemake_env(),
+def test_an_evaluation_setting_rescores_every_model_and_nothing_before(demo_run):
+    def longer_answers(config):
+        config["evaluation"]["generation"]["max_tokens"] = 24
+
+    assert planned(demo_run, longer_answers) == sorted(
+        [*evaluation_jobs(*MODELS, *TRAININGS), *MATRIX]
     )
+
+
+def test_a_new_student_adds_its_own_jobs_only(demo_run):
+    def third(config):
+        config["models"]["tiny-c"] = {
+            **config["models"]["tiny-b"],
+            "build": {**config["models"]["tiny-b"]["build"], "seed": 11},
+        }
+        config["trainings"]["tiny-c-on-tiny-a-data"] = {
+            **config["trainings"]["tiny-b-on-tiny-a-data"],
+            "student": "tiny-c",
+        }
+        config["tables"]["demo-table8"]["rows"].append("tiny-c-on-tiny-a-data")
+
+    expected = [
+        ("base_model", "results/base-models/tiny-c"),
+        *training_jobs("tiny-c-on-tiny-a-data"),
+        *evaluation_jobs("tiny-c"),
+        *MATRIX,
+    ]
+    assert planned(demo_run, third) == sorted(expected)
+
+
+def test_a_code_edit_reruns_its_stage_and_what_follows(demo_run):
+    module = demo_run / "workflow" / "selfcodealign" / "select" / "selection.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        jobs = planned(demo_run, lambda c: None)
+    finally:
+        module.write_text(original)
+    expected = [
+        *selection_jobs("tiny-a-data"),
+        *selection_jobs("tiny-b-data"),
+        *training_jobs(*TRAININGS),
+        *MATRIX,
+    ]
+    assert jobs == sorted(expected)
+    # and back to the original code, nothing
+    assert planned(demo_run, lambda c: None) == []
+
+
+def test_snakemake_report_renders_the_tables(demo_run, tmp_path):
+    html = tmp_path / "report.html"
+    proc = snakemake(demo_run, "config/fast.yaml", "--report", str(html))
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = html.read_text()
     assert text.lstrip().lower().startswith("<!doctype html")
-    for name in ("pass_at_1.png", "funnel.png", "loss.png", "pass_at_1.csv", "funnel.csv"):
+    for name in ("heatmap.png", "table.csv", "funnel.png", "loss.png"):
         assert name in text
-
-
-def test_a_scoring_setting_rescores_without_regenerating(evaluated):
-    workdir, configfile = evaluated
-    config = yaml.safe_load((workdir / configfile).read_text())
-    config["evaluation"]["scoring"]["min_time_limit"] = 2.0
-    (workdir / "config" / "rescore.yaml").write_text(yaml.safe_dump(config))
-    planned = planned_rules_for(workdir, "config/rescore.yaml")
-    assert planned == {"evaluate", "report"}
-
-
-def test_the_answer_length_regenerates_samples_but_nothing_before(evaluated):
-    workdir, configfile = evaluated
-    config = yaml.safe_load((workdir / configfile).read_text())
-    config["evaluation"]["generation"]["max_tokens"] = 32
-    (workdir / "config" / "longer.yaml").write_text(yaml.safe_dump(config))
-    assert planned_rules_for(workdir, "config/longer.yaml") == {"codegen", "evaluate", "report"}
-
-
-def planned_rules_for(workdir: Path, configfile: str) -> set[str]:
-    """Rules a dry run up to the report plans."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "-n", *TO_REPORT]
-        + ["--configfile", configfile],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=snakemake_env(),
-    )
-    assert proc.returncode == 0, proc.stderr
-    return set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M)) - {"all"}

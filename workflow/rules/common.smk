@@ -22,6 +22,7 @@ import re
 import sys
 from pathlib import Path
 
+from types import SimpleNamespace
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -33,7 +34,13 @@ sys.path.insert(0, str(PACKAGE_DIR))
 
 from selfcodealign.config import ConfigError, check_config_files
 from selfcodealign.digest import stage_digest
-from selfcodealign.experiments import RUNTIME_KEYS, Experiments, dumps, row_name, without
+from selfcodealign.experiments import (
+    RUNTIME_KEYS,
+    Experiments,
+    dumps,
+    row_name,
+    without,
+)
 
 # One line per problem, before any job runs: the schema's, then the references between entries.
 try:
@@ -127,21 +134,30 @@ def judge_model(wildcards):
     return seedset(wildcards)["judge"]["model"]
 
 
+def seed_root(wildcards):
+    """The seed set that runs the steps: itself, or the one it subsamples."""
+    return SimpleNamespace(seedset=EXP.seedset_root(wildcards.seedset))
+
+
 def seed_final_records(wildcards):
-    step = "judged" if judge_model(wildcards) else "deduplicated"
-    return f"{RESULTS}/seeds/{wildcards.seedset}/{step}.jsonl"
+    root = seed_root(wildcards)
+    step = "judged" if judge_model(root) else "deduplicated"
+    return f"{RESULTS}/seeds/{root.seedset}/{step}.jsonl"
 
 
 def seed_step_counts(wildcards):
     """Counts files of the steps that run, in pipeline order (the funnel's order)."""
-    entry = seedset(wildcards)
-    steps = ["extract", "filter"] + (["typecheck"] if entry["typecheck"]["enabled"] else [])
-    counts = f"{RESULTS}/seeds/{wildcards.seedset}/counts"
+    root = seed_root(wildcards)
+    entry = seedset(root)
+    steps = ["extract", "filter"] + (
+        ["typecheck"] if entry["typecheck"]["enabled"] else []
+    )
+    counts = f"{RESULTS}/seeds/{root.seedset}/counts"
     paths = [
-        f"{counts}/{step}-{shard}.json" for step in steps for shard in seed_shards(wildcards)
+        f"{counts}/{step}-{shard}.json" for step in steps for shard in seed_shards(root)
     ]
     paths.append(f"{counts}/dedup.json")
-    if judge_model(wildcards):
+    if judge_model(root):
         paths.append(f"{counts}/judge.json")
     return paths
 
@@ -179,7 +195,11 @@ def step_input(wildcards):
 def max_rows(wildcards):
     """generation.max_seeds limits the first step only; later steps follow from it."""
     first = next(iter(EXP.steps(wildcards.dataset)))
-    return generated(wildcards)["generation"]["max_seeds"] if wildcards.step == first else None
+    return (
+        generated(wildcards)["generation"]["max_seeds"]
+        if wildcards.step == first
+        else None
+    )
 
 
 def generation_determinants(wildcards):
@@ -199,7 +219,8 @@ def generation_counts(wildcards):
     """Counts of the root dataset's generation steps, in pipeline order."""
     root = dataset(wildcards).root
     return [
-        f"{RESULTS}/data/{root}/generation/counts/{step}.json" for step in EXP.steps(root)
+        f"{RESULTS}/data/{root}/generation/counts/{step}.json"
+        for step in EXP.steps(root)
     ]
 
 
@@ -217,7 +238,8 @@ def size_like(wildcards):
 
 
 def benchmark_texts(wildcards):
-    return f"{RESULTS}/seeds/{generated(wildcards)['seedset']}/decontamination/benchmark_texts.json"
+    root = EXP.seedset_root(generated(wildcards)["seedset"])
+    return f"{RESULTS}/seeds/{root}/decontamination/benchmark_texts.json"
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -273,9 +295,7 @@ def codegen_model(wildcards, input):
 
 def codegen_determinants(wildcards):
     name = wildcards.model
-    model = (
-        {"training": name} if name in EXP.trainings else EXP.model_identity(name)
-    )
+    model = {"training": name} if name in EXP.trainings else EXP.model_identity(name)
     return determinants(
         "evaluation",
         generation=without(codegen_settings(wildcards), RUNTIME_KEYS["codegen"]),
@@ -393,11 +413,35 @@ def matrix_tables():
     return [name for name, table in EXP.tables.items() if table["shape"] == "table8"]
 
 
+def table_files():
+    """A table's outputs: Markdown, CSV and bars (with captions for `snakemake --report`)."""
+
+    def shown(name, figure, caption="table"):
+        return report(
+            f"{TABLE}/{name}",
+            caption=f"../report/{caption}.rst",
+            category="Tables",
+            subcategory="{table}",
+            labels={"table": "{table}", "figure": figure},
+        )
+
+    return {
+        "md": f"{TABLE}/table.md",
+        "csv": shown("table.csv", "table"),
+        "png": shown("table.png", "bars"),
+        "summary": f"{TABLE}/summary.json",
+        "heatmap": shown("heatmap.png", "heatmap", caption="heatmap"),
+    }
+
+
 # --- targets ------------------------------------------------------------------------------------
 
 
 def table_outputs(name):
-    files = [f"{RESULTS}/tables/{name}/{file}" for file in ("table.md", "table.csv", "table.png")]
+    files = [
+        f"{RESULTS}/tables/{name}/{file}"
+        for file in ("table.md", "table.csv", "table.png")
+    ]
     if name in matrix_tables():
         files.append(f"{RESULTS}/tables/{name}/heatmap.png")
     return files
@@ -408,7 +452,10 @@ def all_targets():
     funnel, and the base evaluation of every student and every model a table shows."""
     targets = [file for name in EXP.tables for file in table_outputs(name)]
     for name in EXP.trainings:
-        targets += [f"{RESULTS}/models/{name}", f"{RESULTS}/models/{name}.report/loss.png"]
+        targets += [
+            f"{RESULTS}/models/{name}",
+            f"{RESULTS}/models/{name}.report/loss.png",
+        ]
     for name in EXP.selected():
         targets.append(f"{RESULTS}/data/{name}/report/funnel.md")
     targets += [f"{RESULTS}/data/{name}/sft.jsonl" for name in EXP.external()]

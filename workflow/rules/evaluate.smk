@@ -46,7 +46,9 @@ rule codegen:
         settings=lambda wildcards, input: dumps(codegen_settings(wildcards)),
         pin=lambda wildcards: dumps(EVALUATION["datasets"][wildcards.benchmark]),
         model=codegen_model,
-        kind=lambda wildcards: "finetuned" if wildcards.model in EXP.trainings else "base",
+        kind=lambda wildcards: (
+            "finetuned" if wildcards.model in EXP.trainings else "base"
+        ),
     shell:
         "OMP_NUM_THREADS={threads} python -m selfcodealign codegen"
         " --settings {params.settings:q} --benchmark {wildcards.benchmark}"

@@ -53,7 +53,9 @@ rule instruct_shard:
     params:
         key=generation_determinants,
         mode=lambda wildcards: EXP.steps(wildcards.dataset)[wildcards.step],
-        sampling=lambda wildcards: dumps(generated(wildcards)["generation"][wildcards.step]),
+        sampling=lambda wildcards: dumps(
+            generated(wildcards)["generation"][wildcards.step]
+        ),
         max_rows=lambda wildcards: (
             f"--max-rows {max_rows(wildcards)}" if max_rows(wildcards) else ""
         ),
@@ -61,7 +63,9 @@ rule instruct_shard:
         seed=SEED,
         model=lambda wildcards, input: dumps(EXP.model_section(generator(wildcards))),
         openai=lambda wildcards, input: dumps(EXP.openai),
-        batch_size=lambda wildcards, input: generated(wildcards)["generation"]["batch_size"],
+        batch_size=lambda wildcards, input: generated(wildcards)["generation"][
+            "batch_size"
+        ],
         gpus=lambda wildcards, input: EXP.gpus(generator(wildcards), "generation"),
     shell:
         "python -m selfcodealign instruct run --mode {params.mode}"

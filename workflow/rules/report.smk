@@ -10,27 +10,6 @@ localrules:
     training_report,
 
 
-def table_files():
-    """A table's outputs: Markdown, CSV and bars (with captions for `snakemake --report`)."""
-
-    def shown(name, figure, caption="table"):
-        return report(
-            f"{TABLE}/{name}",
-            caption=f"../report/{caption}.rst",
-            category="Tables",
-            subcategory="{table}",
-            labels={"table": "{table}", "figure": figure},
-        )
-
-    return {
-        "md": f"{TABLE}/table.md",
-        "csv": shown("table.csv", "table"),
-        "png": shown("table.png", "bars"),
-        "summary": f"{TABLE}/summary.json",
-        "heatmap": shown("heatmap.png", "heatmap", caption="heatmap"),
-    }
-
-
 rule table_report:
     input:
         table_inputs,

@@ -1,5 +1,6 @@
 # Stage 1: seed functions, per seed set. source -> extract -> static filters -> type check ->
-# dedup -> judge -> gather (with the optional subsample).
+# dedup -> judge -> gather (with the optional subsample). A seed set that subsamples another
+# (subsample_of) runs only the gather, on the other's records.
 
 
 rule seeds_plan:
@@ -7,6 +8,8 @@ rule seeds_plan:
         directory(f"{SEEDS}/source"),
     log:
         f"{LOGS}/seeds/{{seedset}}/plan.log",
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     params:
@@ -32,6 +35,8 @@ rule seeds_extract:
         f"{LOGS}/seeds/{{seedset}}/extract-{{shard}}.log",
     benchmark:
         f"{BENCH}/seeds/{{seedset}}/extract-{{shard}}.tsv"
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     resources:
@@ -51,6 +56,8 @@ rule seeds_benchmark_texts:
         f"{SEEDS}/decontamination/benchmark_texts.json",
     log:
         f"{LOGS}/seeds/{{seedset}}/benchmark_texts.log",
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     params:
@@ -72,6 +79,8 @@ rule seeds_filter:
         f"{LOGS}/seeds/{{seedset}}/filter-{{shard}}.log",
     benchmark:
         f"{BENCH}/seeds/{{seedset}}/filter-{{shard}}.tsv"
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     resources:
@@ -96,6 +105,8 @@ rule seeds_typecheck:
         f"{LOGS}/seeds/{{seedset}}/typecheck-{{shard}}.log",
     benchmark:
         f"{BENCH}/seeds/{{seedset}}/typecheck-{{shard}}.tsv"
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     resources:
@@ -104,7 +115,9 @@ rule seeds_typecheck:
     params:
         key=lambda wildcards: determinants(
             "seeds",
-            typecheck=without(seedset(wildcards)["typecheck"], RUNTIME_KEYS["typecheck"]),
+            typecheck=without(
+                seedset(wildcards)["typecheck"], RUNTIME_KEYS["typecheck"]
+            ),
         ),
         typecheck=lambda wildcards, input: dumps(seedset(wildcards)["typecheck"]),
     shell:
@@ -122,6 +135,8 @@ rule seeds_dedup:
         f"{LOGS}/seeds/{{seedset}}/dedup.log",
     benchmark:
         f"{BENCH}/seeds/{{seedset}}/dedup.tsv"
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
     threads: 8
@@ -150,6 +165,8 @@ rule seeds_judge:
         f"{LOGS}/seeds/{{seedset}}/judge.log",
     benchmark:
         f"{BENCH}/seeds/{{seedset}}/judge.tsv"
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -202,7 +219,7 @@ rule seeds_gather:
 
 rule seeds_snippets:
     input:
-        sources=rules.seeds_plan.output[0],
+        sources=lambda wildcards: f"{RESULTS}/seeds/{seed_root(wildcards).seedset}/source",
         seeds=rules.seeds_gather.output.seeds,
     output:
         f"{SEEDS}/snippets.jsonl",
@@ -213,7 +230,8 @@ rule seeds_snippets:
     params:
         key=lambda wildcards: determinants("generation", seed=SEED),
         sources=lambda wildcards, input: " ".join(
-            f"{input.sources}/shard-{shard}.json" for shard in seed_shards(wildcards)
+            f"{input.sources}/shard-{shard}.json"
+            for shard in seed_shards(seed_root(wildcards))
         ),
         seed=SEED,
     shell:

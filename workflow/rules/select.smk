@@ -28,7 +28,9 @@ rule execute_shard:
     params:
         key=lambda wildcards: determinants(
             "execution",
-            execution=without(generated(wildcards)["execution"], RUNTIME_KEYS["execution"]),
+            execution=without(
+                generated(wildcards)["execution"], RUNTIME_KEYS["execution"]
+            ),
         ),
         shards=lambda wildcards: generated(wildcards)["execution"]["shards"],
         execution=lambda wildcards, input: dumps(generated(wildcards)["execution"]),
@@ -94,7 +96,9 @@ rule select:
 
 rule external_dataset:
     input:
-        lambda wildcards: [path] if (path := dataset(wildcards).settings["external"]["path"]) else [],
+        lambda wildcards: (
+            [path] if (path := dataset(wildcards).settings["external"]["path"]) else []
+        ),
     output:
         sft=f"{DATA}/sft.jsonl",
         funnel=f"{DATA}/funnel.json",

@@ -20,7 +20,9 @@ rule finetune:
     resources:
         gpu=training_gpus,
         mem_mb=lambda wildcards: (
-            64000 * max(1, training_gpus(wildcards) // 4) if training_gpus(wildcards) else 8000
+            64000 * max(1, training_gpus(wildcards) // 4)
+            if training_gpus(wildcards)
+            else 8000
         ),
         runtime=lambda wildcards: 2880 if training_gpus(wildcards) else 120,
     params:
@@ -35,12 +37,18 @@ rule finetune:
             {**EXP.recipe(wildcards.training), "gpus": training_gpus(wildcards)}
         ),
         base=lambda wildcards, input: EXP.model_path(student(wildcards)),
+        revision=lambda wildcards, input: (
+            f"--revision {rev}"
+            if (rev := EXP.models[student(wildcards)]["revision"])
+            else ""
+        ),
         checkpoints=lambda wildcards, output: f"{RESULTS}/checkpoints/{wildcards.training}",
         seed=SEED,
     shell:
         # --launch: with more than one GPU, one process per GPU the job sees, under
         # `accelerate launch` (workflow/accelerate/<accelerate_config>.yaml); else plain python.
         "OMP_NUM_THREADS={threads} python -m selfcodealign train finetune --launch"
-        " --settings {params.settings:q} --model {params.base:q} --data {input.sft}"
+        " --settings {params.settings:q} --model {params.base:q} {params.revision}"
+        " --data {input.sft}"
         " --checkpoints {params.checkpoints} --seed {params.seed} --output {output}"
         " > {log} 2>&1"

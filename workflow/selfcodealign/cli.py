@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from selfcodealign.cli_args import resolve_section
-from selfcodealign.config import ConfigError, validate_config, validate_section
+from selfcodealign.config import ConfigError, validate_section
 from selfcodealign.evaluate.datasets import DatasetHashMismatch
 
 log = logging.getLogger("selfcodealign")
@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     stages = parser.add_subparsers(dest="stage", required=True)
 
-    check = stages.add_parser("check-config", help="validate a config file against the schema")
+    check = stages.add_parser(
+        "check-config", help="validate a config file: the schema and the references between entries"
+    )
     check.add_argument("configfile")
     check.set_defaults(func=_check_config, section=None)
 
@@ -64,11 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    import yaml
+    from selfcodealign.config import load_config_file
+    from selfcodealign.experiments import Experiments
 
-    with open(args.configfile, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
-    validate_config(config)
+    # The schema, then the references between entries, as the workflow checks them.
+    Experiments(load_config_file(args.configfile))
     print(f"{args.configfile}: valid")
     return 0
 

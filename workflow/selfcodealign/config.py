@@ -7,6 +7,7 @@ The schema lives in ``workflow/schemas/config.schema.yaml``; Snakemake applies i
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,9 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return a copy of ``config`` with defaults filled in, or raise ``ConfigError``."""
     if not isinstance(config, dict):
-        raise ConfigError(f"config: expected a mapping of keys to values, got {type(config).__name__}")
+        raise ConfigError(
+            f"config: expected a mapping of keys to values, got {type(config).__name__}"
+        )
     schema = schema or load_schema()
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     instance = copy.deepcopy(config)
@@ -96,7 +99,13 @@ def validate_section(settings: dict[str, Any], *path: str) -> dict[str, Any]:
         return validate_config(settings, section_schema(*path))
     except ConfigError as error:
         prefix = ".".join(path)
-        raise ConfigError(str(error).replace("config key ", f"config key {prefix}.")) from None
+        # Each line names a key inside the section: prefix it with the section's own path.
+        message = re.sub(
+            r"config key (<top level>|\S+?)(?=:)",
+            lambda m: f"config key {prefix}" + ("" if m[1] == "<top level>" else f".{m[1]}"),
+            str(error),
+        )
+        raise ConfigError(message) from None
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -138,26 +147,11 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-REGISTRIES = ("models", "seedsets", "datasets", "trainings", "tables")
-
-
 def check_config_files(paths: list[str | Path]) -> None:
-    """Each file loads strictly, and an entry named in several files is the same in each.
+    """Each config file loads strictly: a name given twice in one mapping is an error.
 
-    Snakemake merges config files silently, so two files that define one name differently
-    would run whichever came last.
+    Across files Snakemake merges mappings key by key, so a later file may override part of
+    an entry (a model's revision, say); within one file a repeated key is always a mistake.
     """
-    seen: dict[tuple[str, str], tuple[Any, str]] = {}
     for path in paths:
-        data = load_config_file(path)
-        for registry in REGISTRIES:
-            entries = data.get(registry)
-            if not isinstance(entries, dict):
-                continue
-            for name, entry in entries.items():
-                first = seen.setdefault((registry, name), (entry, str(path)))
-                if first[0] != entry:
-                    raise ConfigError(
-                        f"{registry}.{name}: defined differently in {first[1]} and {path};"
-                        " one name must mean one entry"
-                    )
+        load_config_file(path)

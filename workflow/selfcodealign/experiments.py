@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfcodealign.config import ConfigError, validate_config, validate_section
+from selfcodealign.select.external import validate_settings as validate_external
 
 # The paper's learning rates: 1e-5 for data the student wrote itself, 2e-5 for anyone else's.
 SELF_DATA_LR = 1e-5
@@ -22,8 +23,7 @@ OTHER_DATA_LR = 2e-5
 # Settings that change how fast or where a job runs, never what it writes: they stay out of
 # the params Snakemake compares, so changing them reruns nothing.
 RUNTIME_KEYS = {
-    "generation": ("shards", "batch_size"),
-    "execution": ("shards", "threads", "allow_unisolated"),
+    "execution": ("threads", "allow_unisolated"),
     "judge": ("batch_size",),
     "typecheck": ("batch_size",),
     "recipe": (
@@ -80,14 +80,19 @@ class Experiments:
         self.openai: dict[str, Any] = config["openai"]
         errors: list[str] = []
         errors += self._check_names()
+        errors += [
+            f"evaluation.generation.{key}: set per model (models.<name>.{where})"
+            for key, where in (("gpus", "gpus.evaluation"), ("force_base_prompt", "prompt"))
+            if key in ((raw.get("evaluation") or {}).get("generation") or {})
+        ]
         errors += self._check_models()
-        errors += self._check_seedsets()
+        errors += self._check_seedsets(raw.get("seedsets") or {})
         self.datasets = self._resolve_datasets(raw.get("datasets") or {}, errors)
         errors += self._check_trainings(raw.get("trainings") or {})
         errors += self._check_tables()
         if errors:
             raise ConfigError("\n".join(errors))
-        for name, training in self.trainings.items():
+        for training in self.trainings.values():
             recipe = training["recipe"]
             if recipe["learning_rate"] is None:
                 recipe["learning_rate"] = (
@@ -121,9 +126,13 @@ class Experiments:
             return [f"{where}: {name!r} is not a models entry (known: {known})"]
         return []
 
-    def _check_seedsets(self) -> list[str]:
+    def _check_seedsets(self, raw: dict[str, Any]) -> list[str]:
         errors = []
         for name, seedset in self.seedsets.items():
+            parent = seedset["subsample_of"]
+            if parent is not None:
+                errors += self._check_subsample(name, parent, raw[name])
+                continue
             source = seedset["source"]
             if source["kind"] == "local":
                 path = source["path"]
@@ -139,6 +148,24 @@ class Experiments:
                 errors += self._model_ref(f"seedsets.{name}.judge.model", judge)
         return errors
 
+    def _check_subsample(self, name: str, parent: str, raw: dict[str, Any]) -> list[str]:
+        where = f"seedsets.{name}"
+        extra = sorted(set(raw) - {"subsample_of", "subsample"})
+        if extra:
+            return [
+                f"{where}: a subsample shares every step of {parent!r};"
+                f" only subsample may be set beside subsample_of (not {', '.join(extra)})"
+            ]
+        if parent not in self.seedsets or self.seedsets[parent]["subsample_of"] is not None:
+            return [f"{where}.subsample_of: {parent!r} is not a seed set of its own"]
+        if raw.get("subsample") is None:
+            return [f"{where}.subsample: a subsample needs its size"]
+        return []
+
+    def seedset_root(self, name: str) -> str:
+        """The seed set whose steps this one's seeds come from (itself, or its parent)."""
+        return self.seedsets[name]["subsample_of"] or name
+
     def _resolve_datasets(
         self, raw: dict[str, dict[str, Any]], errors: list[str]
     ) -> dict[str, Dataset]:
@@ -149,7 +176,11 @@ class Experiments:
                 extra = sorted(set(entry) - {"external"})
                 if extra:
                     errors.append(f"{where}: an external dataset takes no {', '.join(extra)}")
-                settings = validate_section(entry["external"], "external")
+                try:
+                    settings = validate_external(entry["external"], f"{where}.external")
+                except ConfigError as error:
+                    errors.append(str(error))
+                    settings = {}
                 datasets[name] = Dataset(name, "external", name, {"external": settings})
             elif "variant_of" in entry:
                 extra = sorted(set(entry) - {"variant_of", "selection"})
@@ -246,6 +277,8 @@ class Experiments:
                     errors.append(
                         f"{where}.benchmarks: {benchmark!r} is not in evaluation.benchmarks"
                     )
+            if table["shape"] == "table8" and len(table["benchmarks"]) != 1:
+                errors.append(f"{where}.benchmarks: a table8 matrix shows one benchmark")
             if table["prompt"] not in self.evaluation["prompts"]:
                 errors.append(f"{where}.prompt: {table['prompt']!r} is not in evaluation.prompts")
             for index, row in enumerate(table["rows"]):
@@ -254,7 +287,11 @@ class Experiments:
                     continue
                 if row_name in self.models and table["shape"] in TABLE_SHAPES_WITH_MODELS:
                     continue
-                kind = "training or model" if table["shape"] in TABLE_SHAPES_WITH_MODELS else "training"
+                kind = (
+                    "training or model"
+                    if table["shape"] in TABLE_SHAPES_WITH_MODELS
+                    else "training"
+                )
                 errors.append(
                     f"{where}.rows[{index}]: {row_name!r} is no {kind}; every cell needs a"
                     " trainings entry behind it"
@@ -262,6 +299,10 @@ class Experiments:
         return errors
 
     # --- lookups ------------------------------------------------------------------------------
+
+    def seed_roots(self) -> list[str]:
+        """Seed sets that run the seed steps (not subsamples of another)."""
+        return [name for name, s in self.seedsets.items() if s["subsample_of"] is None]
 
     def generator_of(self, dataset: str) -> str | None:
         entry = self.datasets[dataset]

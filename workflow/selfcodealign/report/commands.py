@@ -87,7 +87,8 @@ def table_report(args: argparse.Namespace) -> str:
     files = dict(TABLE_OUTPUTS)
     title = spec["title"] or paper_tables.TITLES[spec["shape"]]
     text = paper_tables.write_table(spec, result, out / files["md"], out / files["csv"])
-    plots.comparison_plot(paper_tables.bar_groups(spec, result), out / files["png"], title)
+    legend = "data from" if spec["shape"] == "table8" else None
+    plots.comparison_plot(paper_tables.bar_groups(spec, result), out / files["png"], title, legend)
     if spec["shape"] == "table8":
         files["heatmap"] = HEATMAP_OUTPUT
         plots.heatmap_plot(paper_tables.heatmap_data(result), out / HEATMAP_OUTPUT, title)

@@ -31,7 +31,6 @@ from selfcodealign.report.tables import (
 SHAPES = ("table1", "table8", "table9", "table10", "table11")
 ROW_KINDS = ("training", "model")
 DATASET_KINDS = ("generated", "external")
-SELECTION_MODES = ("passes_only", "failures_only", "random_selection", "random_subset")
 DEFAULT_BENCHMARKS = {"table1": ["humaneval", "mbpp"]}
 TITLES = {
     "table1": "Table 1: pass@1 of models and trainings",
@@ -94,8 +93,8 @@ def _dataset(value: Any, where: str) -> dict[str, Any] | None:
         **dataset,
         "name": _string(dataset.get("name"), f"{where}.name"),
         "kind": _choice(dataset.get("kind"), DATASET_KINDS, f"{where}.kind", optional=True),
-        "selection_mode": _choice(
-            dataset.get("selection_mode"), SELECTION_MODES, f"{where}.selection_mode", True
+        "selection_mode": _string(
+            dataset.get("selection_mode"), f"{where}.selection_mode", optional=True
         ),
         "seed_kind": _string(dataset.get("seed_kind"), f"{where}.seed_kind", optional=True),
         "pipeline": _string(dataset.get("pipeline"), f"{where}.pipeline", optional=True),
@@ -190,15 +189,17 @@ class Inputs:
     def dataset(self, path: str) -> dict[str, Any]:
         """Size and pass rate (%, samples whose execution passed) of an SFT dataset."""
         if path not in self._datasets:
-            size = passed = 0
+            size = passed = executed = 0
             try:
                 for record in read_jsonl(path):
                     size += 1
                     status = record.get("execution_status") if isinstance(record, dict) else None
+                    executed += status is not None
                     passed += status == "passed"
             except ValueError as error:  # A line that is not JSON; the message names it.
                 raise ReportInputError(str(error)) from error
-            rate = tidy(100 * passed / size) if size else None
+            # Data made elsewhere (external) was never executed here: no pass rate, not 0.
+            rate = tidy(100 * passed / executed) if executed else None
             self._datasets[path] = {"data_size": size, "pass_rate": rate}
         return self._datasets[path]
 

@@ -50,12 +50,13 @@ def comparison_plot(
     groups: list[tuple[str, list[tuple[str, float | None, float | None]]]],
     path: str | os.PathLike,
     title: str,
+    legend_title: str | None = None,
 ) -> None:
     """pass@1 per group (a table row): for each series (a benchmark, or a generator in Table 8)
     our bar, the paper's hatched beside it where the paper has a number."""
     groups = [(label, bars) for label, bars in groups if bars]
-    width_in = max(6.0, 0.5 * sum(2 * len(bars) for _, bars in groups) + 1.5)
-    fig, ax = plt.subplots(figsize=(min(width_in, 24.0), 4.8))
+    count = sum(2 * len(bars) for _, bars in groups)
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.35 * count + 2)), 4.8))
     values = [v for _, bars in groups for _, ours, theirs in bars for v in (ours, theirs)]
     values = [v for v in values if v is not None]
     if not values:
@@ -76,7 +77,7 @@ def comparison_plot(
         for slot, (series, height, paper) in enumerate(heights):
             _bar(ax, start + slot * width, width, colours[series], height, paper)
     ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
-    if len(groups) > 4:
+    if len(groups) > 6 or any(len(label) > 14 for label, _ in groups):
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set_ylabel("pass@1, plus tests (%)")
     ax.set_ylim(0, min(110, max(values) * 1.15 + 5))
@@ -84,7 +85,14 @@ def comparison_plot(
     handles = [Patch(facecolor=c, edgecolor="black", label=s) for s, c in colours.items()]
     if any(theirs is not None for _, bars in groups for _, _, theirs in bars):
         handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="paper"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=min(3, len(handles)))
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        ncol=min(3, len(handles)),
+        title=legend_title,
+        title_fontsize=8,
+    )
     fig.tight_layout()
     save(fig, path)
 
@@ -111,8 +119,7 @@ def heatmap_plot(data: dict[str, Any], path: str | os.PathLike, title: str) -> N
         _message(ax, "no scores")
         save(fig, path)
         return
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#eeeeee")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")
     low, high = np.nanmin(ours), np.nanmax(ours)
     image = ax.imshow(
         np.ma.masked_invalid(ours), cmap=cmap, vmin=low, vmax=max(high, low + 1), aspect="auto"

@@ -28,21 +28,12 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from selfcodealign.config import ConfigError
+from selfcodealign.config import ConfigError, validate_section
 from selfcodealign.funnel import StepCounts, build_funnel
 from selfcodealign.jsonl import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "path": None,
-    "hub": None,
-    "revision": None,
-    "split": "train",
-    "instruction_field": "instruction",
-    "response_field": "response",
-    "max_rows": None,
-}
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
 
@@ -50,38 +41,24 @@ class ExternalDataError(ValueError):
     """A dataset file or Hub dataset that cannot be read as rows of objects."""
 
 
-def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings with defaults filled in, or ``ConfigError`` naming the offending key."""
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"external.{unknown[0]}: unknown key; allowed keys: {', '.join(DEFAULTS)}"
-        )
-    filled = {**DEFAULTS, **settings}
-    for key in ("path", "hub", "revision"):
-        value = filled[key]
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(f"external.{key}: expected a non-empty string or null, got {value!r}")
-    for key in ("split", "instruction_field", "response_field"):
-        value = filled[key]
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"external.{key}: expected a non-empty string, got {value!r}")
+def validate_settings(settings: dict[str, Any], where: str = "external") -> dict[str, Any]:
+    """The settings with defaults filled in (the schema's ``external`` section), or
+    ``ConfigError`` naming the offending key; ``where`` is the key's place in the config."""
+    try:
+        filled = validate_section(settings, "external")
+    except ConfigError as error:
+        raise ConfigError(str(error).replace("config key external", where)) from None
     if (filled["path"] is None) == (filled["hub"] is None):
         raise ConfigError(
-            "external.path and external.hub: give exactly one (a local file or a Hub dataset id)"
+            f"{where}.path and {where}.hub: give exactly one (a local file or a Hub dataset id)"
         )
     if filled["path"] is not None:
         if not filled["path"].endswith(SUFFIXES):
             raise ConfigError(
-                f"external.path: {filled['path']!r} must end with one of {', '.join(SUFFIXES)}"
+                f"{where}.path: {filled['path']!r} must end with one of {', '.join(SUFFIXES)}"
             )
         if filled["revision"] is not None:
-            raise ConfigError("external.revision: only for external.hub, not a local path")
-    max_rows = filled["max_rows"]
-    if max_rows is not None and (
-        not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1
-    ):
-        raise ConfigError(f"external.max_rows: expected an integer >= 1 or null, got {max_rows!r}")
+            raise ConfigError(f"{where}.revision: only for {where}.hub, not a local path")
     return filled
 
 

@@ -12,7 +12,15 @@ log = logging.getLogger(__name__)
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    from selfcodealign.config import ConfigError
     from selfcodealign.train.launch import relaunch_if_needed
+
+    if args.settings["learning_rate"] is None:
+        # The workflow fills it in per training: 1e-5 on the student's own data, 2e-5 else.
+        raise ConfigError(
+            "finetune.learning_rate: null is chosen by the workflow per training;"
+            " give a number (the paper: 1e-5 for self-generated data, 2e-5 otherwise)"
+        )
 
     if args.launch:
         # The same command minus --launch, once per GPU under accelerate (returns on 0-1 GPU).
@@ -26,6 +34,7 @@ def _finetune(args: argparse.Namespace) -> int:
         output=args.output,
         checkpoints=args.checkpoints,
         seed=args.seed,
+        revision=args.revision,
     )
     return 0
 
@@ -34,6 +43,7 @@ def add_commands(steps: argparse._SubParsersAction) -> None:
     finetune = steps.add_parser("finetune", help="instruction-tune the base model (full or LoRA)")
     add_settings(finetune, "finetune")
     finetune.add_argument("--model", required=True, help="base model directory or Hub id")
+    finetune.add_argument("--revision", default=None, help="the Hub id's pinned revision")
     finetune.add_argument("--data", required=True, help="sft.jsonl (instruction, response)")
     finetune.add_argument("--output", required=True, help="directory of the fine-tuned model")
     finetune.add_argument(

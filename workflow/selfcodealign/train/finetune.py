@@ -26,7 +26,13 @@ from selfcodealign.train.checkpoints import (
 )
 from selfcodealign.train.data import load_token_rows
 from selfcodealign.train.launch import launched_world_size
-from selfcodealign.train.model import load_model, load_tokenizer, training_config, use_bf16
+from selfcodealign.train.model import (
+    load_model,
+    load_tokenizer,
+    resolve_model,
+    training_config,
+    use_bf16,
+)
 from selfcodealign.train.prompt import attach_chat_template
 
 log = logging.getLogger(__name__)
@@ -208,6 +214,7 @@ def finetune(
     checkpoints: str | Path | None = None,
     seed: int = 3407,
     callbacks: Sequence = (),
+    revision: str | None = None,
 ) -> dict[str, Any] | None:
     """Train, export and return the summary (None on processes other than the main one)."""
     import torch
@@ -232,12 +239,13 @@ def finetune(
             f"{plan.world_size} processes were launched but the distributed state has"
             f" {state.num_processes} (on CPU, set ACCELERATE_USE_CPU=1)"
         )
+    model_id, model_path = model_path, resolve_model(model_path, revision)
     tokenizer = load_tokenizer(model_path)
     # Every tokenizer saved from here on (checkpoints, adapter, model) carries the template.
     attach_chat_template(tokenizer)
     data = load_token_rows(data_path, tokenizer, settings["max_length"])
     resume, kept = _resume_point(
-        state, work, lambda: fingerprint.fingerprint(settings, model_path, data_path, seed)
+        state, work, lambda: fingerprint.fingerprint(settings, model_id, data_path, seed, revision)
     )
     last = kept[-1] if kept else {}
     meter = TokenMeter(**{k: int(last.get(k, 0)) for k in TokenMeter.KEYS})

@@ -7,6 +7,7 @@ revision) and the seed. Checkpoints left by a run whose fingerprint differs are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -67,10 +68,26 @@ def fingerprint(
         {
             "data": {"sha256": file_digest(data_path, "sha256")},
             "recipe": recipe(settings),
-            "model": {"name": str(model), "revision": revision},
+            "model": {"name": str(model), "revision": revision, "files": directory_digest(model)},
             "seed": int(seed),
         }
     )
+
+
+def directory_digest(path: str | os.PathLike) -> str | None:
+    """For a local model directory, a digest of what it holds (file names and sizes, and the
+    bytes of its small JSON files): a model rebuilt in the same place is another model. A Hub
+    id has none (its revision says which files it is)."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = file.relative_to(root).as_posix()
+        digest.update(f"{name}\0{file.stat().st_size}\0".encode())
+        if file.suffix == ".json" and file.stat().st_size < 1 << 20:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def read(directory: str | os.PathLike) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ Dropout is overridden in the config before the weights load, so every layer is b
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -65,6 +66,20 @@ def use_bf16(setting: bool | str) -> bool:
     if setting and not gpu_bf16:
         raise ValueError("finetune.bf16 is true but no GPU with bf16 support is visible")
     return bool(setting)
+
+
+def resolve_model(path: str, revision: str | None) -> str:
+    """The directory to train from: a local one as it is; a Hub id at a pinned revision is
+    fetched once into the Hub cache, so every later load (tokenizer, config, weights, export)
+    reads the same files."""
+    if revision is None:
+        return path
+    if os.path.isdir(path):
+        log.warning("%s is a local directory: its revision %s is not applied", path, revision)
+        return path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(path, revision=revision)
 
 
 def load_tokenizer(path: str):
