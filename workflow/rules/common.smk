@@ -21,8 +21,8 @@ import os
 import re
 import sys
 from pathlib import Path
-
 from types import SimpleNamespace
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -69,7 +69,7 @@ SEED = EXP.seed
 
 
 def one_of(names):
-    """A wildcard regex matching exactly these names (never one that matches nothing)."""
+    """A wildcard regex matching exactly these names; with none, it matches nothing."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 

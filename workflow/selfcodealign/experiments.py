@@ -120,10 +120,12 @@ class Experiments:
                 )
         return errors
 
-    def _model_ref(self, where: str, name: Any) -> list[str]:
-        if name not in self.models:
-            known = ", ".join(sorted(self.models)) or "none"
-            return [f"{where}: {name!r} is not a models entry (known: {known})"]
+    def _ref(self, where: str, name: Any, registry: str) -> list[str]:
+        """An error if ``name`` is no entry of ``registry`` (models, seedsets, datasets)."""
+        entries = getattr(self, registry)
+        if name not in entries:
+            known = ", ".join(sorted(entries)) or "none"
+            return [f"{where}: {name!r} is not a {registry} entry (known: {known})"]
         return []
 
     def _check_seedsets(self, raw: dict[str, Any]) -> list[str]:
@@ -145,7 +147,7 @@ class Experiments:
                     )
             judge = seedset["judge"]["model"]
             if judge is not None:
-                errors += self._model_ref(f"seedsets.{name}.judge.model", judge)
+                errors += self._ref(f"seedsets.{name}.judge.model", judge, "models")
         return errors
 
     def _check_subsample(self, name: str, parent: str, raw: dict[str, Any]) -> list[str]:
@@ -198,13 +200,8 @@ class Experiments:
                         " (or variant_of, or external)"
                     )
                     continue
-                errors += self._model_ref(f"{where}.generator", entry["generator"])
-                if entry["seedset"] not in self.seedsets:
-                    known = ", ".join(sorted(self.seedsets)) or "none"
-                    errors.append(
-                        f"{where}.seedset: {entry['seedset']!r} is not a seedsets entry"
-                        f" (known: {known})"
-                    )
+                errors += self._ref(f"{where}.generator", entry["generator"], "models")
+                errors += self._ref(f"{where}.seedset", entry["seedset"], "seedsets")
                 settings = {
                     "generator": entry["generator"],
                     "seedset": entry["seedset"],
@@ -259,13 +256,8 @@ class Experiments:
             if "gpus" in (entry.get("recipe") or {})
         ]
         for name, training in self.trainings.items():
-            errors += self._model_ref(f"trainings.{name}.student", training["student"])
-            if training["dataset"] not in self.datasets:
-                known = ", ".join(sorted(self.datasets)) or "none"
-                errors.append(
-                    f"trainings.{name}.dataset: {training['dataset']!r} is not a datasets entry"
-                    f" (known: {known})"
-                )
+            errors += self._ref(f"trainings.{name}.student", training["student"], "models")
+            errors += self._ref(f"trainings.{name}.dataset", training["dataset"], "datasets")
         return errors
 
     def _check_tables(self) -> list[str]:
