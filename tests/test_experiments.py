@@ -100,6 +100,8 @@ def test_pipelines_subsamples_and_models():
     assert exp.seedset_root("some") == "all" and exp.seed_roots() == ["all"]
     assert exp.model_identity("big")["revision"] == "abc123"
     assert "gpus" not in exp.model_identity("big")
+    # unset keys stay out: a key the schema gains later changes no existing identity
+    assert exp.model_identity("small") == {"id": "org/small", "backend": "vllm", "dtype": "auto"}
     assert exp.model_section("big")["name"] == "org/big"
     # every student and every model a table shows is evaluated once
     assert exp.evaluated_models() == ["small", "big"]

@@ -513,12 +513,31 @@ def test_torn_checkpoint_is_not_resumed(tmp_path):
 # --- resuming only a training's own checkpoints -----------------------------------------------
 
 
+def test_a_model_rebuilt_in_place_is_another_model(sft_jsonl, tmp_path):
+    """A local directory (a model the workflow builds or imports) keeps its path when rebuilt;
+    its contents tell the two apart."""
+    from selfcodealign.train.fingerprint import differing, fingerprint
+
+    model = tmp_path / "base-model"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 64}')
+    (model / "model.safetensors").write_bytes(b"x" * 100)
+    before = fingerprint(settings(), str(model), sft_jsonl, seed=1)
+    assert fingerprint(settings(), str(model), sft_jsonl, seed=1) == before
+    (model / "config.json").write_text('{"hidden_size": 96}')
+    assert differing(before, fingerprint(settings(), str(model), sft_jsonl, seed=1)) == ["model"]
+    (model / "config.json").write_text('{"hidden_size": 64}')
+    (model / "model.safetensors").write_bytes(b"x" * 101)
+    assert differing(before, fingerprint(settings(), str(model), sft_jsonl, seed=1)) == ["model"]
+
+
 def test_fingerprint_ignores_runtime_only_settings(sft_jsonl):
     from selfcodealign.train.fingerprint import differing, fingerprint
 
     base = fingerprint(settings(), "org/model", sft_jsonl, seed=1)
     assert set(base) == {"data", "recipe", "model", "seed"}
-    assert base["model"] == {"name": "org/model", "revision": None}
+    # a Hub id: its revision says which files it is
+    assert base["model"] == {"name": "org/model", "revision": None, "files": None}
     runtime = {
         "gpus": 4,
         "per_device_batch_size": 1,

@@ -332,8 +332,9 @@ class Experiments:
         return model["id"] or f"{self.results}/base-models/{name}"
 
     def model_identity(self, name: str) -> dict[str, Any]:
+        # Unset keys are left out, so a key the schema gains later changes no existing identity.
         model = self.models[name]
-        return {key: model[key] for key in MODEL_IDENTITY_KEYS}
+        return {key: model[key] for key in MODEL_IDENTITY_KEYS if model[key] is not None}
 
     def model_section(self, name: str) -> dict[str, Any]:
         """The model as the commands read it (config section ``model``)."""
