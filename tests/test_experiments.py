@@ -141,6 +141,10 @@ def test_built_and_imported_models_live_under_results():
             "tables.matrix.rows[0]: 'big' is no training",
         ),
         (
+            {"tables__matrix__rows": ["small-on-elsewhere"]},
+            "tables.matrix.rows[0]: 'small-on-elsewhere' is tuned on external data",
+        ),
+        (
             {"trainings__small": {"student": "small", "dataset": "small-data"}},
             "trainings.small: the name is also a models entry",
         ),

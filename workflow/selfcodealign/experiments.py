@@ -279,6 +279,12 @@ class Experiments:
             for index, row in enumerate(table["rows"]):
                 row_name = row if isinstance(row, str) else row["name"]
                 if row_name in self.trainings:
+                    dataset = self.datasets.get(self.trainings[row_name]["dataset"])
+                    if table["shape"] == "table8" and dataset and dataset.kind == "external":
+                        errors.append(
+                            f"{where}.rows[{index}]: {row_name!r} is tuned on external data;"
+                            " a table8 column is the model that generated the data"
+                        )
                     continue
                 if row_name in self.models and table["shape"] in TABLE_SHAPES_WITH_MODELS:
                     continue
