@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -43,12 +43,12 @@ from selfcodealign.experiments import (
 )
 
 # One line per problem, before any job runs: the schema's, then the references between entries.
+# Rules read the checked entries, with their defaults, from EXP (never from `config`).
 try:
     check_config_files(workflow.configfiles)
     EXP = Experiments(config)
 except ConfigError as error:
     sys.exit(f"error: {error}")
-validate(config, "../schemas/config.schema.yaml")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
         filter(None, [str(PACKAGE_DIR), os.environ.get("PYTHONPATH")])
@@ -110,7 +110,8 @@ def dataset(wildcards):
 
 
 def generated(wildcards):
-    """The generation settings of a generated dataset (or of the one a variant reuses)."""
+    """A selected dataset's settings: generator, seed set, generation and execution (its
+    root's, for a variant) and its own selection."""
     return dataset(wildcards).settings
 
 
@@ -445,13 +446,9 @@ def table_files():
 
 
 def table_outputs(name):
-    files = [
-        f"{RESULTS}/tables/{name}/{file}"
-        for file in ("table.md", "table.csv", "table.png")
-    ]
-    if name in matrix_tables():
-        files.append(f"{RESULTS}/tables/{name}/heatmap.png")
-    return files
+    """The files of the report rule that writes this table (after every rule file is included)."""
+    writer = rules.matrix_report if name in matrix_tables() else rules.table_report
+    return expand(list(writer.output), table=name)
 
 
 def all_targets():

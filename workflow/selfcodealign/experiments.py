@@ -89,7 +89,7 @@ class Experiments:
         ]
         errors += self._check_models()
         errors += self._check_seedsets(raw.get("seedsets") or {})
-        self.datasets = self._resolve_datasets(raw.get("datasets") or {}, errors)
+        self.datasets = self._resolve_datasets(config["datasets"], errors)
         errors += self._check_trainings(raw.get("trainings") or {})
         errors += self._check_tables()
         if errors:
@@ -172,10 +172,16 @@ class Experiments:
         return self.seedsets[name]["subsample_of"] or name
 
     def _resolve_datasets(
-        self, raw: dict[str, dict[str, Any]], errors: list[str]
+        self, entries: dict[str, dict[str, Any]], errors: list[str]
     ) -> dict[str, Dataset]:
+        """Datasets by name from the validated entries (a section given is filled in already;
+        one left out takes its defaults here)."""
+
+        def section(entry: dict[str, Any], key: str) -> dict[str, Any]:
+            return entry[key] if key in entry else validate_section({}, key)
+
         datasets = {}
-        for name, entry in raw.items():
+        for name, entry in entries.items():
             where = f"datasets.{name}"
             if "external" in entry:
                 extra = sorted(set(entry) - {"external"})
@@ -194,7 +200,7 @@ class Experiments:
                         f"{where}: a variant shares its dataset's generation and execution;"
                         f" only selection may be set (not {', '.join(extra)})"
                     )
-                datasets[name] = Dataset(name, "variant", entry["variant_of"], dict(entry))
+                datasets[name] = Dataset(name, "variant", entry["variant_of"], {})
             else:
                 missing = [key for key in ("generator", "seedset") if key not in entry]
                 if missing:
@@ -210,8 +216,8 @@ class Experiments:
                     "seedset": entry["seedset"],
                     "pipeline": entry.get("pipeline", "s2c2i"),
                     "seed_kind": entry.get("seed_kind", "functions"),
-                    "generation": validate_section(entry.get("generation", {}), "generation"),
-                    "execution": validate_section(entry.get("execution", {}), "execution"),
+                    "generation": section(entry, "generation"),
+                    "execution": section(entry, "execution"),
                 }
                 datasets[name] = Dataset(name, "generated", name, settings)
         # Variants take their root's generation and execution, with their own selection.
@@ -224,12 +230,9 @@ class Experiments:
                     )
                     datasets[name] = Dataset(name, "variant", dataset.root, {})
                     continue
-                datasets[name] = Dataset(
-                    name, "variant", root.name, {**copy.deepcopy(root.settings)}
-                )
+                datasets[name] = Dataset(name, "variant", root.name, copy.deepcopy(root.settings))
             if dataset.kind in ("generated", "variant"):
-                selection = (raw[name].get("selection") or {}) if name in raw else {}
-                datasets[name].settings["selection"] = validate_section(selection, "selection")
+                datasets[name].settings["selection"] = section(entries[name], "selection")
         for name, dataset in datasets.items():
             errors += self._check_selection(name, dataset, datasets)
         return datasets
