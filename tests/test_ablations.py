@@ -39,7 +39,7 @@ def test_snippets_are_5_to_30_line_windows_as_many_as_asked():
 
 def _dry_run(tmp_path, **dataset) -> str:
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["datasets"]["tiny-a-data"].update(dataset)
+    config["datasets"]["smollm2-data"].update(dataset)
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
@@ -56,7 +56,7 @@ def _job_io(text: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s+input: (.*)\n\s+output: (.*)$", text, re.M)
 
 
-GENERATION = "results/data/tiny-a-data/generation"
+GENERATION = "results/data/smollm2-data/generation"
 
 
 def test_seed_to_instruction_skips_concepts(tmp_path):
@@ -64,7 +64,7 @@ def test_seed_to_instruction_skips_concepts(tmp_path):
     outputs = " ".join(out for _, out in jobs)
     assert f"{GENERATION}/concepts" not in outputs
     # the other dataset keeps the method's pipeline
-    assert "results/data/tiny-b-data/generation/concepts" in outputs
+    assert "results/data/tiny-data/generation/concepts" in outputs
     instruction_inputs = [i for i, o in jobs if f"{GENERATION}/instructions/shard-0" in o]
     assert instruction_inputs and "results/seeds/stdlib/seeds.jsonl" in instruction_inputs[0]
 

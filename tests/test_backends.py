@@ -31,6 +31,39 @@ def test_transformers_n_samples_length_and_seeds(hf_backend):
     assert out != hf_backend.generate(PROMPTS, sampling, seeds=[8, 6, 7])
 
 
+def test_truncate_after_a_pattern_and_at_a_stop_string_whichever_ends_first():
+    tests_end = (r"^###[ \t]*Tests[ \t]*\n\s*```[^\n]*\n[\s\S]*?```",)
+    answer = "x\n### Tests\n```python\nassert f()\n```"
+    assert truncate_at_stop(answer + "\nmore", (), tests_end) == (answer, True)
+    assert truncate_at_stop("### Tests\n```python\nassert f()\n", (), tests_end)[1] is False
+    assert truncate_at_stop(answer + "\n## Example", ("x\n",), tests_end) == ("", True)
+
+
+def test_transformers_samples_each_row_from_its_own_seed(hf_backend):
+    """A row's samples do not depend on the batch around it: its size, order or neighbours."""
+    sampling = SamplingSettings(n=2, temperature=0.9, max_tokens=8)
+    together = hf_backend.generate(PROMPTS, sampling, seeds=[5, 6, 7])
+    alone = [
+        hf_backend.generate([p], sampling, seeds=[s])[0]
+        for p, s in zip(PROMPTS, [5, 6, 7], strict=True)
+    ]
+    reordered = hf_backend.generate(PROMPTS[::-1], sampling, seeds=[7, 6, 5])[::-1]
+    assert together == alone == reordered
+    # the n samples of one row differ from each other (each has its own generator)
+    assert any(a.text != b.text for a, b in together)
+
+
+def test_transformers_stops_right_after_a_stop_after_pattern(hf_backend):
+    unbounded = SamplingSettings(n=1, temperature=0.0, max_tokens=24)
+    [[free]] = hf_backend.generate(PROMPTS[:1], unbounded)
+    assert len(free.text) > 12 and free.tokens == 24
+    pattern = SamplingSettings(n=1, temperature=0.0, max_tokens=24, stop_after=(r"[\s\S]{12}",))
+    [[cut]] = hf_backend.generate(PROMPTS[:1], pattern)
+    # generation ended as soon as the pattern matched: fewer tokens, the text cut after it
+    assert cut.finish_reason == "stop" and cut.text == free.text[:12]
+    assert cut.tokens < free.tokens
+
+
 def test_transformers_stops_at_a_stop_string(hf_backend):
     greedy = SamplingSettings(n=1, temperature=0.0, max_tokens=24)
     [[free]] = hf_backend.generate(PROMPTS[:1], greedy)

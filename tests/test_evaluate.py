@@ -96,10 +96,13 @@ def test_canonical_completions_score_everything(mini, problems, tmp_path):
     assert summary["isolation"] in ("bwrap", "apptainer")
 
 
-def run_command(samples: Path, dataset: Path, md5: str, output: Path) -> int:
+def run_command(
+    samples: Path, dataset: Path, md5: str, output: Path, meta: Path | None = None
+) -> int:
     return main(
         ["evaluate", "--samples", str(samples), "--dataset", "humaneval"]
         + ["--dataset-path", str(dataset), "--dataset-md5", md5, "--output", str(output)]
+        + (["--meta", str(meta)] if meta else [])
     )
 
 
@@ -166,3 +169,40 @@ def test_each_run_starts_from_a_fresh_directory(mini, problems, tmp_path):
     )
     summary = score_samples(samples, load_dataset("humaneval", mini, MINI_MD5), work)
     assert summary["pass@1"]["base"] < 0.2 and len(summary["tasks"]) == 164
+
+
+def test_a_training_skipped_for_too_few_pairs_is_recorded_not_scored(mini, tmp_path, capsys):
+    """codegen on a model directory holding only the skip marker generates nothing, and
+    evaluate writes the marker with no pass@1 instead of running EvalPlus."""
+    from selfcodealign.report.tables import check_eval
+    from selfcodealign.train import skip
+
+    model = tmp_path / "models" / "t"
+    skip.write_marker(model, skip.check(3, 10, "data/d/sft.jsonl"))
+    samples, meta, result = tmp_path / "s.jsonl", tmp_path / "s.meta.json", tmp_path / "r.json"
+    pin = {"version": "v0.1.10", "md5": MINI_MD5, "path": str(mini)}
+    settings = {"backend": "transformers", "max_tokens": 8, "batch_size": 64, "gpus": 0}
+    made = main(
+        ["codegen", "--settings", json.dumps(settings), "--benchmark", "humaneval"]
+        + ["--pin", json.dumps(pin), "--dataset", str(mini)]
+        + ["--model", json.dumps({"name": str(model)}), "--model-kind", "finetuned"]
+        + ["--prompt", "paper", "--output", str(samples), "--meta", str(meta)]
+    )
+    assert made == 0
+    assert samples.read_text() == ""  # no model, no samples
+    marker = {"reason": "too_few_pairs", "pairs": 3, "min_pairs": 10, "dataset": "data/d/sft.jsonl"}
+    assert json.loads(meta.read_text())["not_trained"] == marker
+
+    assert run_command(samples, mini, MINI_MD5, result, meta) == 0
+    summary = json.loads(result.read_text())
+    assert summary["pass@1"] is None and summary["tasks"] == {}
+    assert summary["not_trained"] == marker
+    assert (summary["model"], summary["benchmark"], summary["prompt"]) == (
+        "finetuned",
+        "humaneval",
+        "paper",
+    )
+    assert summary["dataset_md5"] == MINI_MD5
+    assert not Path(f"{result}.evalplus").exists(), "EvalPlus never ran"
+    assert "the model was not trained (too few pairs (3 < 10))" in capsys.readouterr().out
+    assert check_eval(summary, str(result)) is summary  # the tables take it

@@ -80,6 +80,20 @@ def test_learning_rate_follows_who_wrote_the_data():
     assert lr["fixed-lr"] == 3e-4
 
 
+def test_min_pairs_defaults_to_1_and_is_part_of_the_trainings_result():
+    from selfcodealign.experiments import RUNTIME_KEYS, without
+
+    def strict(min_pairs: int) -> dict:
+        return {"student": "small", "dataset": "small-data", "recipe": {"min_pairs": min_pairs}}
+
+    exp = Experiments(config(trainings__strict=strict(10)))
+    assert exp.recipe("small-on-small")["min_pairs"] == 1
+    # The finetune rule's key is the recipe less its runtime keys: min_pairs stays in it.
+    assert without(exp.recipe("strict"), RUNTIME_KEYS["recipe"])["min_pairs"] == 10
+    with pytest.raises(ConfigError, match="min_pairs"):
+        Experiments(config(trainings__strict=strict(0)))
+
+
 def test_variants_share_their_roots_generation_and_execution():
     exp = Experiments(config())
     random, root = exp.datasets["small-random"], exp.datasets["small-data"]

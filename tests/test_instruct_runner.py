@@ -13,6 +13,8 @@ import pytest
 from selfcodealign.funnel import StepCounts
 from selfcodealign.instruct.commands import gather_rows
 from selfcodealign.instruct.runner import shard_rows
+from selfcodealign.jsonl import read_jsonl
+from selfcodealign.resumable import ResumableOutput
 
 
 def _seeds(path: Path, n: int) -> Path:
@@ -141,3 +143,19 @@ def test_gather_flattens_response_samples(tmp_path):
     assert (counts.input, counts.output) == (4, 2)
     assert counts.extra["instructions"] == 1
     assert dict(counts.removed) == {"truncated": 1, "no_tests_section": 1}
+
+
+def test_rows_written_out_of_order_come_out_sorted_and_a_repeat_is_refused(tmp_path):
+    sink = ResumableOutput(tmp_path / "out.jsonl", "f")
+    for row in (2, 0, 1):
+        sink.write({"row": row})
+    sink.flush()
+    again = ResumableOutput(tmp_path / "out.jsonl", "f")
+    assert sorted(again.done) == [0, 1, 2]
+    assert again.finish() == 3
+    assert [r["row"] for r in read_jsonl(tmp_path / "out.jsonl")] == [0, 1, 2]
+    twice = ResumableOutput(tmp_path / "twice.jsonl", "f")
+    for row in (1, 0, 1):
+        twice.write({"row": row})
+    with pytest.raises(RuntimeError, match="row 1 written twice"):
+        twice.finish()

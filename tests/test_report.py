@@ -81,6 +81,21 @@ class Specs:
         }
         return str(write(path, data))
 
+    def not_trained(self, model: str, bench: str, pairs: int, min_pairs: int) -> str:
+        """The evaluation of a training skipped for too few pairs: the marker, no score."""
+        path = self.root / "eval" / model / f"{bench}-paper.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        marker = {"reason": "too_few_pairs", "pairs": pairs, "min_pairs": min_pairs}
+        data = {
+            "model": "finetuned",
+            "benchmark": bench,
+            "prompt": "paper",
+            "not_trained": {**marker, "dataset": f"data/{model}/sft.jsonl"},
+            "pass@1": None,
+            "tasks": {},
+        }
+        return str(write(path, data))
+
     def sft(self, name: str, passed: int, failed: int) -> str:
         path = self.root / "data" / name / "sft.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -421,6 +436,78 @@ def test_table9(specs, tmp_path):
     )
 
 
+def test_a_training_with_too_few_pairs_shows_why_it_has_no_score(specs, tmp_path):
+    rows = [
+        specs.training(
+            f"t9-{mode}",
+            "cq7b",
+            {"humaneval": 0.6},
+            "cq7b",
+            dataset={"selection_mode": mode, "sft": specs.sft(mode, 2, 1)},
+        )
+        for mode in ("random_selection", "failures_only")
+    ]
+    rows[1]["evals"]["humaneval"] = specs.not_trained("t9-failures_only", "humaneval", 3, 10)
+    out = tmp_path / "t9"
+    assert run_table(spec_of("table9", rows), out) == 0
+    trained, skipped = written(out, "table9")["rows"]
+    assert number(trained["HumanEval+ pass@1 (%)"]) == 60.0
+    assert skipped["HumanEval+ pass@1 (%)"] == "too few pairs (3 < 10)"
+    assert number(skipped["HumanEval+ paper (%)"]) == 57.9  # the paper's number stays
+    assert skipped["HumanEval+ delta"] == ""
+    md = (out / "table.md").read_text()
+    assert "| failures_only | t9-failures_only | 3 | 15.6k | 66.7 | 0.0 |" in md
+    assert "| too few pairs (3 < 10) | 57.9 |  |" in md
+    assert "too few pairs (n < m): the training's dataset had n usable pairs" in md
+    cell = json.loads((out / "summary.json").read_text())["rows"][1]["scores"]["humaneval"]
+    assert cell["ours"] is None and cell["delta"] is None and cell["paper"] == 57.9
+    assert cell["not_trained"] == {"reason": "too_few_pairs", "pairs": 3, "min_pairs": 10}
+    assert cell["note"] == "too few pairs (3 < 10)"
+    groups = paper_tables.bar_groups(
+        paper_tables.check_spec(spec_of("table9", rows)),
+        {"rows": json.loads((out / "summary.json").read_text())["rows"]},
+    )
+    assert groups[1][1] == [("HumanEval+", None, 57.9, "too few pairs (3 < 10)")]
+
+
+def test_table8_cell_of_a_training_with_too_few_pairs(specs, tmp_path):
+    rows = [
+        specs.training("sc2-3b-on-cq7b", "sc2-3b", {"humaneval": 0.4}, "cq7b", base=0.25),
+        specs.training("cq7b-on-cq7b", "cq7b", {"humaneval": 0.65}, "cq7b", base=0.5),
+    ]
+    rows[0]["evals"]["humaneval"] = specs.not_trained("sc2-3b-on-cq7b", "humaneval", 0, 1)
+    out = tmp_path / "t8"
+    assert run_table(spec_of("table8", rows), out) == 0
+    got = written(out, "table8")["rows"]
+    assert got[0]["cq7b pass@1 (%)"] == "too few pairs (0 < 1)"
+    assert (number(got[0]["cq7b paper (%)"]), got[0]["cq7b delta"]) == (40.2, "")
+    assert number(got[1]["cq7b pass@1 (%)"]) == 65.0
+    md = (out / "table.md").read_text()
+    assert "| sc2-3b (base 25.0 / 27.4 (-2.4)) | too few pairs (0 < 1) / 40.2 |" in md
+    heat = paper_tables.heatmap_data(json.loads((out / "summary.json").read_text()))
+    assert heat["ours"][0][0] != heat["ours"][0][0]  # NaN: no score, the cell stays grey
+    assert heat["notes"] == [["too few pairs (0 < 1)"], [None]]
+    # Every cell without a score still draws, with its note.
+    only = {**heat, "rows": heat["rows"][:1], "ours": heat["ours"][:1], "paper": heat["paper"][:1]}
+    plots.heatmap_plot({**only, "notes": heat["notes"][:1]}, tmp_path / "h.png", "t")
+    assert_png(tmp_path / "h.png")
+
+
+def test_an_evaluation_not_trained_has_no_score():
+    data = {
+        "model": "finetuned",
+        "benchmark": "humaneval",
+        "prompt": "paper",
+        "not_trained": {"reason": "too_few_pairs", "pairs": 2, "min_pairs": 3},
+        "pass@1": None,
+    }
+    assert tables.check_eval(data, "e.json") is data
+    with pytest.raises(tables.ReportInputError, match='not trained has no "pass@1"'):
+        tables.check_eval({**data, "pass@1": {"base": 0.5, "plus": 0.5}}, "e.json")
+    with pytest.raises(tables.ReportInputError, match="expected a skipped-training marker"):
+        tables.check_eval({**data, "not_trained": {"pairs": 2}}, "e.json")
+
+
 def test_table10(specs, tmp_path):
     settings = [
         ("functions", "s2i", 0.6),
@@ -671,6 +758,19 @@ def test_training_report(tmp_path):
     first = (out / "loss.png").read_bytes()
     assert main(["report", "training", "--loss", str(loss), "--output-dir", str(out)]) == 0
     assert (out / "loss.png").read_bytes() == first and b"matplotlib" not in first
+
+
+def test_training_report_of_a_training_skipped_for_too_few_pairs(tmp_path, capsys):
+    from selfcodealign.train import skip
+
+    model = tmp_path / "model"
+    skip.write_marker(model, skip.check(2, 3, "sft.jsonl"))
+    out = tmp_path / "report"
+    args = ["report", "training", "--loss", str(model / "loss.csv"), "--output-dir", str(out)]
+    assert main(args) == 0
+    assert [p.name for p in out.iterdir()] == ["loss.png"]
+    assert_png(out / "loss.png")
+    assert capsys.readouterr().out == "no training ran: too few pairs (2 < 3)\n"
 
 
 def test_training_report_without_the_loss_file_exits_2(tmp_path, capsys):

@@ -48,6 +48,7 @@ PAPER = {
     "effective_batch_size": 64,
     "per_device_batch_size": 2,
     "max_length": 1280,
+    "min_pairs": 1,
     "epochs": 4,
     "max_steps": None,
     "optimizer": "adafactor",
@@ -415,6 +416,81 @@ def test_lora_unmerged_is_a_peft_directory(base_model, sft_jsonl, tmp_path):
     assert model.generate(torch.tensor([[5, 6]]), max_new_tokens=2).shape[1] == 4
 
 
+# --- too few pairs: a marker, not a crash ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("usable", "dropped"),
+    [(0, 2), (2, 1)],
+    ids=["no-usable-rows", "two-usable-rows"],
+)
+def test_too_few_pairs_leaves_a_marker_and_exits_0(
+    usable, dropped, base_model, tmp_path, caplog, monkeypatch
+):
+    from selfcodealign.cli import main
+    from selfcodealign.train import finetune as module
+
+    data = tmp_path / "sft.jsonl"
+    rows = [{"instruction": f"Write f{i}.", "response": f"def f{i}(): pass"} for i in range(usable)]
+    rows += [{"instruction": "no response"}, {"instruction": "long " * 400, "response": "x"}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows[: usable + dropped]))
+    # Nothing may train: a skipped run never reaches the trainer.
+    monkeypatch.setattr(module, "_train", lambda *a, **k: pytest.fail("trained"))
+    output = tmp_path / "model"
+    (output / "checkpoints").mkdir(parents=True)  # left by an earlier run: not a weight file
+    args = ["train", "finetune", "--settings", json.dumps(settings(min_pairs=3))]
+    args += ["--model", str(base_model), "--data", str(data), "--output", str(output)]
+    with caplog.at_level(logging.WARNING):
+        assert main(args) == 0
+
+    marker = json.loads((output / "skipped.json").read_text())
+    assert marker == {
+        "reason": "too_few_pairs",
+        "pairs": usable,
+        "min_pairs": 3,
+        "dataset": str(data),
+    }
+    assert {p.name for p in output.iterdir()} == {"skipped.json", "checkpoints"}
+    assert not list(output.rglob("*.safetensors")) and not (output / "training.json").exists()
+    warnings = [r for r in caplog.records if r.name == "selfcodealign.train.skip"]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert f"{usable} usable training pairs, fewer than min_pairs 3" in warnings[0].getMessage()
+
+
+def test_enough_pairs_train_and_clear_an_old_marker(base_model, sft_jsonl, tmp_path):
+    from selfcodealign.train import skip
+    from selfcodealign.train.finetune import finetune
+
+    output = tmp_path / "model"
+    skip.write_marker(output, skip.check(2, 3, sft_jsonl))
+    # 40 rows and one too long for max_length 384: 40 usable, exactly min_pairs.
+    summary = finetune(settings(min_pairs=40, max_steps=1), str(base_model), str(sft_jsonl), output)
+    assert summary["data"]["used"] == 40 and summary["global_step"] == 1
+    assert not (output / "skipped.json").exists() and (output / "model.safetensors").exists()
+    assert skip.read_marker(output) is None
+
+
+def test_skip_check_and_marker(tmp_path):
+    from selfcodealign.train import skip
+
+    assert skip.check(3, 3, "d.jsonl") is None
+    assert skip.check(0, 1, "d.jsonl") == {
+        "reason": "too_few_pairs",
+        "pairs": 0,
+        "min_pairs": 1,
+        "dataset": "d.jsonl",
+    }
+    assert skip.describe(skip.check(3, 10, "d.jsonl")) == "too few pairs (3 < 10)"
+    assert skip.read_marker(tmp_path) is None
+    (tmp_path / "training.json").write_text("{}")
+    skip.write_marker(tmp_path, skip.check(1, 2, "d.jsonl"))
+    assert skip.read_marker(tmp_path)["pairs"] == 1
+    assert not (tmp_path / "training.json").exists(), "a stale summary claims a finished run"
+    (tmp_path / "skipped.json").write_text(json.dumps({"reason": "too_few_pairs", "pairs": -1}))
+    with pytest.raises(ValueError, match="skipped.json: expected a skipped-training marker"):
+        skip.read_marker(tmp_path)
+
+
 DRIVER = """\
 import argparse, logging, sys
 from selfcodealign.train import commands
@@ -546,6 +622,7 @@ def test_fingerprint_ignores_runtime_only_settings(sft_jsonl):
         "cleanup_checkpoints": False,
         "gradient_checkpointing": True,
         "accelerate_config": "zero3",
+        "min_pairs": 5,  # whether a run happens, not what it computes
     }
     for key, value in runtime.items():
         assert key not in base["recipe"]

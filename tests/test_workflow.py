@@ -1,13 +1,15 @@
 """The 2x2 demo end to end through Snakemake, shrunk, and what a changed setting reruns.
 
-Two tiny models are built, each writes a dataset from the standard library's seeds, each is
-fine-tuned on both datasets, all six are scored on a few HumanEval+ tasks, and the Table 8
-matrix is written. Then each kind of config change is dry-run against the finished run: the
-jobs it plans must be exactly the ones that change depends on.
+Two tiny models are built (the demo's SmolLM2 slot gets the second), each writes a dataset
+from the few-shot pool's functions, each is fine-tuned on both datasets, all six are scored on
+a few HumanEval+ tasks, and the Table 8 matrix is written. Then each kind of config change is
+dry-run against the finished run: the jobs it plans must be exactly the ones that change
+depends on.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import hashlib
@@ -23,8 +25,8 @@ from conftest import REPO, copy_workflow, snakemake_env
 
 pytestmark = pytest.mark.slow
 
-MODELS = ("tiny-a", "tiny-b")
-DATASETS = {"tiny-a": "tiny-a-data", "tiny-b": "tiny-b-data"}
+MODELS = ("smollm2", "tiny")
+DATASETS = {"smollm2": "smollm2-data", "tiny": "tiny-data"}
 TRAININGS = [f"{m}-on-{d}" for m in MODELS for d in DATASETS.values()]
 TABLE = "results/tables/demo-table8"
 # A few HumanEval+ tasks keep the six evaluations short; the file is pinned by its own md5.
@@ -53,18 +55,29 @@ def shrink(config: dict, workdir: Path) -> dict:
         (seeds / f"{example.id}.py").write_text(example.code)
     stdlib = config["seedsets"].pop("stdlib")
     config["seedsets"]["pool"] = {**stdlib, "source": {"kind": "local", "path": str(seeds)}}
+    # SmolLM2's slot gets a second tiny model, from another random start: the real model is
+    # too slow here (test_gguf_import.py and tests_vllm/ run it).
+    tiny = config["models"]["tiny"]
+    config["models"]["smollm2"] = {**tiny, "build": {**tiny["build"], "seed": 7}}
     for model in config["models"].values():
-        model["build"].update(steps=1500, learning_rate=0.005, shots={"s2i": 0, "i2r": 0})
+        model["build"] = {**model["build"], "steps": 1500, "learning_rate": 0.005}
+        model["build"]["shots"] = {"s2i": 0, "i2r": 0}
     for dataset in config["datasets"].values():
         dataset.update(seedset="pool", pipeline="s2i")
-        generation = dataset["generation"]
-        generation.update(max_seeds=8, batch_size=8)
+        generation = dataset["generation"] = copy.deepcopy(
+            config["datasets"]["tiny-data"]["generation"]
+        )
+        # two shards each, so the rerun checks below see sharded steps
+        generation.update(max_seeds=8, batch_size=8, shards=2)
         generation["instructions"].update(temperature=0.0)
         generation["responses"].update(n=2, temperature=0.0)
+        dataset["execution"] = {**dataset["execution"], "shards": 2}
         # every sample that passes the format check, passed or not: training needs rows
-        dataset["selection"]["mode"] = "random_selection"
+        dataset["selection"] = {**dataset["selection"], "mode": "random_selection"}
     for training in config["trainings"].values():
-        training["recipe"].update(max_steps=2, max_length=512)
+        training["recipe"] = {**training["recipe"], "max_steps": 2, "max_length": 512}
+        training["recipe"]["min_pairs"] = 1
+    config["evaluation"]["prompts"] = ["paper"]
     with gzip.open(REPO / "resources/humanevalplus/HumanEvalPlus-Mini-v0.1.10.jsonl.gz") as tasks:
         subset = b"".join(line for _, line in zip(range(EVAL_TASKS), tasks, strict=False))
     (workdir / "humaneval-subset.jsonl").write_bytes(subset)
@@ -179,7 +192,7 @@ def selection_jobs(dataset: str) -> list[tuple[str, str]]:
 
 
 MATRIX = [("matrix_report", f"{TABLE}/table.md")]
-ON_A = [t for t in TRAININGS if t.endswith("on-tiny-a-data")]
+ON_A = [t for t in TRAININGS if t.endswith("on-smollm2-data")]
 
 
 def test_nothing_changed_plans_nothing(demo_run):
@@ -206,9 +219,9 @@ def test_runtime_settings_rerun_nothing(demo_run):
 
 def test_a_sampling_setting_reruns_that_dataset_and_what_uses_it(demo_run):
     def hotter(config):
-        config["datasets"]["tiny-a-data"]["generation"]["responses"]["temperature"] = 0.9
+        config["datasets"]["smollm2-data"]["generation"]["responses"]["temperature"] = 0.9
 
-    data = "results/data/tiny-a-data"
+    data = "results/data/smollm2-data"
     assert planned(demo_run, hotter) == sorted(
         [
             ("instruct_shard", f"{data}/generation/responses/shard-0.jsonl"),
@@ -217,7 +230,7 @@ def test_a_sampling_setting_reruns_that_dataset_and_what_uses_it(demo_run):
             ("execute_shard", f"{data}/execution/shard-0.jsonl"),
             ("execute_shard", f"{data}/execution/shard-1.jsonl"),
             ("execute_gather", f"{data}/execution.jsonl"),
-            *selection_jobs("tiny-a-data"),
+            *selection_jobs("smollm2-data"),
             *training_jobs(*ON_A),
             *MATRIX,
         ]
@@ -226,25 +239,25 @@ def test_a_sampling_setting_reruns_that_dataset_and_what_uses_it(demo_run):
 
 def test_a_selection_mode_reselects_without_the_sandbox(demo_run):
     def passes(config):
-        config["datasets"]["tiny-b-data"]["selection"]["mode"] = "failures_only"
+        config["datasets"]["tiny-data"]["selection"]["mode"] = "failures_only"
 
-    on_b = [t for t in TRAININGS if t.endswith("on-tiny-b-data")]
-    expected = [*selection_jobs("tiny-b-data"), *training_jobs(*on_b), *MATRIX]
+    on_b = [t for t in TRAININGS if t.endswith("on-tiny-data")]
+    expected = [*selection_jobs("tiny-data"), *training_jobs(*on_b), *MATRIX]
     assert planned(demo_run, passes) == sorted(expected)
 
 
 def test_a_recipe_retrains_that_cell_only(demo_run):
     def longer(config):
-        config["trainings"]["tiny-b-on-tiny-a-data"]["recipe"]["max_steps"] = 3
+        config["trainings"]["tiny-on-smollm2-data"]["recipe"]["max_steps"] = 3
 
-    assert planned(demo_run, longer) == sorted([*training_jobs("tiny-b-on-tiny-a-data"), *MATRIX])
+    assert planned(demo_run, longer) == sorted([*training_jobs("tiny-on-smollm2-data"), *MATRIX])
 
 
 def test_a_model_revision_reruns_everything_that_model_touches(demo_run):
     def pinned(config):
-        config["models"]["tiny-a"]["revision"] = "v2"
+        config["models"]["smollm2"]["revision"] = "v2"
 
-    data = "results/data/tiny-a-data"
+    data = "results/data/smollm2-data"
     generation = [
         (rule, f"{data}/{path}")
         for rule, path in [
@@ -260,13 +273,13 @@ def test_a_model_revision_reruns_everything_that_model_touches(demo_run):
         ]
     ]
     # its data, both trainings on it, its own trainings as a student, its base evaluation;
-    # tiny-b's data, base evaluation and training on its own data stay
-    touched = sorted({*ON_A, "tiny-a-on-tiny-b-data"})
+    # tiny's data, base evaluation and training on its own data stay
+    touched = sorted({*ON_A, "smollm2-on-tiny-data"})
     expected = [
         *generation,
-        *selection_jobs("tiny-a-data"),
+        *selection_jobs("smollm2-data"),
         *training_jobs(*touched),
-        *evaluation_jobs("tiny-a"),
+        *evaluation_jobs("smollm2"),
         *MATRIX,
     ]
     assert planned(demo_run, pinned) == sorted(expected)
@@ -284,18 +297,18 @@ def test_an_evaluation_setting_rescores_every_model_and_nothing_before(demo_run)
 def test_a_new_student_adds_its_own_jobs_only(demo_run):
     def third(config):
         config["models"]["tiny-c"] = {
-            **config["models"]["tiny-b"],
-            "build": {**config["models"]["tiny-b"]["build"], "seed": 11},
+            **config["models"]["tiny"],
+            "build": {**config["models"]["tiny"]["build"], "seed": 11},
         }
-        config["trainings"]["tiny-c-on-tiny-a-data"] = {
-            **config["trainings"]["tiny-b-on-tiny-a-data"],
+        config["trainings"]["tiny-c-on-smollm2-data"] = {
+            **config["trainings"]["tiny-on-smollm2-data"],
             "student": "tiny-c",
         }
-        config["tables"]["demo-table8"]["rows"].append("tiny-c-on-tiny-a-data")
+        config["tables"]["demo-table8"]["rows"].append("tiny-c-on-smollm2-data")
 
     expected = [
         ("base_model", "results/base-models/tiny-c"),
-        *training_jobs("tiny-c-on-tiny-a-data"),
+        *training_jobs("tiny-c-on-smollm2-data"),
         *evaluation_jobs("tiny-c"),
         *MATRIX,
     ]
@@ -311,8 +324,8 @@ def test_a_code_edit_reruns_its_stage_and_what_follows(demo_run):
     finally:
         module.write_text(original)
     expected = [
-        *selection_jobs("tiny-a-data"),
-        *selection_jobs("tiny-b-data"),
+        *selection_jobs("smollm2-data"),
+        *selection_jobs("tiny-data"),
         *training_jobs(*TRAININGS),
         *MATRIX,
     ]

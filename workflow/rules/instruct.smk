@@ -73,6 +73,9 @@ rule instruct_shard:
         dataset=one_of(EXP.generated()),
     conda:
         "../../envs/generate.yaml"
+    # On CPU, torch's threads: two shards on a 2-core machine then run one after the other
+    # instead of fighting over the cores.
+    threads: lambda wildcards: 8 if EXP.gpus(generator(wildcards), "generation") else 2
     resources:
         gpu=lambda wildcards: EXP.gpus(generator(wildcards), "generation"),
         mem_mb=lambda wildcards: (
@@ -97,7 +100,7 @@ rule instruct_shard:
         ],
         gpus=lambda wildcards, input: EXP.gpus(generator(wildcards), "generation"),
     shell:
-        "python -m selfcodealign instruct run --mode {params.mode}"
+        "OMP_NUM_THREADS={threads} python -m selfcodealign instruct run --mode {params.mode}"
         " --settings {params.sampling:q} --model {params.model:q} --openai {params.openai:q}"
         " --input {input.rows} --shard {wildcards.shard} --shards {params.shards}"
         " {params.max_rows} --batch-size {params.batch_size} --gpus {params.gpus}"

@@ -1,7 +1,9 @@
 # Stage 4: instruction tuning of a student on a dataset (TRL SFTTrainer), per training.
 # Checkpoints live beside the output, not in it: Snakemake deletes a job's declared output
 # before it reruns the job, and the rerun must find them to resume (only from checkpoints of
-# the same data and recipe: the command checks a fingerprint).
+# the same data and recipe: the command checks a fingerprint). A dataset with fewer usable pairs
+# than recipe.min_pairs is no failure: the directory holds skipped.json alone, and codegen,
+# evaluate and the reports say the model was not trained (workflow/selfcodealign/train/skip.py).
 
 
 rule finetune:

@@ -3,7 +3,8 @@
 Rows go to ``<output>.partial`` behind a first line holding a fingerprint of everything that
 shapes them. A rerun with the same fingerprint keeps the finished rows (a torn last line, from
 a job that died mid-write, is cut); another fingerprint starts afresh. ``finish`` moves the rows
-to ``output``. Rows are written in input order, so "done" is a count of leading rows.
+to ``output`` in key order. Rows may be written in any order (generation batches rows of
+similar length together), so ``done`` is the list of finished keys.
 """
 
 from __future__ import annotations
@@ -72,18 +73,17 @@ class ResumableOutput:
             for line in handle:
                 yield json.loads(line)
 
-    def finish(self, check_order: bool = True, drop_key: bool = False) -> int:
-        """Move the rows (without the fingerprint line, and without the key if asked) to the
-        output; return their count."""
+    def finish(self, drop_key: bool = False) -> int:
+        """Move the rows, sorted by key (without the fingerprint line, and without the key if
+        asked), to the output; return their count. A key written twice is an error."""
         self._handle.close()
+        records = sorted(self.rows(), key=lambda record: record[self.key])
+        for before, after in zip(records, records[1:], strict=False):
+            if before[self.key] == after[self.key]:
+                raise RuntimeError(f"{self.partial}: row {after[self.key]} written twice")
 
         def ordered() -> Iterator[dict]:
-            last = None
-            for record in self.rows():
-                key = record[self.key]
-                if check_order and last is not None and key <= last:
-                    raise RuntimeError(f"{self.partial}: row {key} out of order or repeated")
-                last = key
+            for record in records:
                 if drop_key:
                     record = {k: v for k, v in record.items() if k != self.key}
                 yield record

@@ -1,8 +1,9 @@
 """Greedy completions for every task of a benchmark, written as an EvalPlus samples file.
 
-Rows go out one batch at a time through ``ResumableOutput``: a killed job resumes at the first
-unfinished task. Each row is EvalPlus's ``task_id`` + ``solution`` (sanitized by EvalPlus) with
-the raw solution, the finish reason and the token count beside it.
+Tasks run in batches of similar prompt length; rows go out one batch at a time through
+``ResumableOutput``, so a killed job resumes with the tasks it had not finished. Each row is
+EvalPlus's ``task_id`` + ``solution`` (sanitized by EvalPlus) with the raw solution, the finish
+reason and the token count beside it.
 """
 
 from __future__ import annotations
@@ -58,13 +59,20 @@ def generate_samples(
             **fingerprint_parts,
         ),
     )
-    done = len(sink.done)
+    finished = set(sink.done)
+    done = len(finished)
     if done:
         log.info("resuming %s: %d of %d tasks already done", sink.partial, done, len(tasks))
     bar = progress_bar(total=len(tasks), initial=done, desc=f"{dataset.name}-{convention}")
     started = time.monotonic()
     tokens = 0
-    pending = list(enumerate(zip(tasks, prompts, strict=True)))[done:]
+    pending = [
+        (index, pair)
+        for index, pair in enumerate(zip(tasks, prompts, strict=True))
+        if index not in finished
+    ]
+    # Prompts of similar length share a batch, so little of it is padding.
+    pending.sort(key=lambda item: len(item[1][1].text))
     for batch in batched(pending, batch_size):
         results = backend.generate([prompt.text for _, (_, prompt) in batch], sampling)
         for (index, (task, prompt)), (completion,) in zip(batch, results, strict=True):

@@ -45,6 +45,13 @@ def _fetch(args: argparse.Namespace) -> int:
 def _codegen(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
+    from selfcodealign.evaluate import untrained
+
+    # A training skipped for too few pairs has no weights: record that instead of generating.
+    marker = untrained.marker_of(args)
+    if marker is not None:
+        return untrained.record(args, marker)
+
     from selfcodealign.config import validate_section
     from selfcodealign.evaluate.codegen import generate_samples
     from selfcodealign.generation import load_backend

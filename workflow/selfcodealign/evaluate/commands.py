@@ -1,6 +1,7 @@
 """Evaluation commands: ``evaluate`` scores an EvalPlus samples file (also on its own, for
 published samples), ``benchmark-data`` fetches and verifies a benchmark, ``codegen`` writes a
-model's greedy samples."""
+model's greedy samples. A training skipped for too few pairs is recorded, not scored
+(``untrained``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import logging
 import sys
 
 from selfcodealign.cli_args import add_isolation_arguments
+from selfcodealign.evaluate import untrained
 from selfcodealign.evaluate.datasets import load_dataset
 from selfcodealign.evaluate.scoring import score_samples
 from selfcodealign.jsonl import read_json, write_json
 from selfcodealign.sandbox.isolation import UnisolatedError
+from selfcodealign.train import skip
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
         version=args.dataset_version,
         expected_sha256=args.dataset_sha256,
     )
+    meta = read_json(args.meta) if args.meta else {}
+    marker = untrained.marker_in(meta, args.meta)
+    if marker is not None:
+        write_json(args.output, untrained.summary(dataset, meta))
+        print(
+            f"{dataset.name} {dataset.version}: not scored, the model was not trained"
+            f" ({skip.describe(marker)})"
+        )
+        return 0
     try:
         summary = score_samples(
             args.samples,
@@ -40,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}, or pass --allow-unisolated", file=sys.stderr)
         return 3
     # The generation provenance (model, prompt convention, settings) travels with the scores.
-    summary = {"benchmark": dataset.name, **summary, **(read_json(args.meta) if args.meta else {})}
+    summary = {"benchmark": dataset.name, **summary, **meta}
     write_json(args.output, summary)
     scores = summary["pass@1"]
     print(f"{dataset.name} {dataset.version} (md5 {dataset.md5}), isolation {summary['isolation']}")

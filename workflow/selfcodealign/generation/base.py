@@ -6,6 +6,7 @@ sample why it ended: ``stop`` (a stop string or end of sequence) or ``length`` (
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,19 @@ class SamplingSettings:
     max_tokens: int = 16
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int = 0
+    # Regular expressions (multiline) that end a completion just after their first match, where
+    # a stop string cannot say it: I->R ends after its tests block. Backends that cannot stop
+    # on them early cut the text afterwards.
+    stop_after: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_config(cls, settings: dict[str, Any], stop: tuple[str, ...], seed: int):
+    def from_config(
+        cls,
+        settings: dict[str, Any],
+        stop: tuple[str, ...],
+        seed: int,
+        stop_after: tuple[str, ...] = (),
+    ):
         return cls(
             n=settings["n"],
             temperature=settings["temperature"],
@@ -29,6 +40,7 @@ class SamplingSettings:
             max_tokens=settings["max_tokens"],
             stop=stop,
             seed=seed,
+            stop_after=stop_after,
         )
 
 
@@ -54,10 +66,24 @@ class Backend(ABC):
         """Release the model or connections."""
 
 
-def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
-    """Cut ``text`` at the earliest stop string; report whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+def truncate_at_stop(
+    text: str, stop: tuple[str, ...], stop_after: tuple[str, ...] = ()
+) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest stop string, or after the earliest match of a
+    ``stop_after`` pattern, whichever ends first; report whether either was found."""
+    cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
+    for pattern in stop_after:
+        match = re.search(pattern, text, re.M)
+        if match:
+            cuts.append(match.end())
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def cut_completion(text: str, reason: str, tokens: int, sampling: SamplingSettings) -> Completion:
+    """A completion from a backend that stops on strings only, cut after its ``stop_after``
+    match (which then counts as a stop)."""
+    text, found = truncate_at_stop(text, (), sampling.stop_after)
+    return Completion(text, "stop" if found else reason, tokens)
 
 
 def load_backend(model: dict[str, Any], gpus: int = 0, openai: dict | None = None) -> Backend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from selfcodealign.generation.base import Backend, Completion, SamplingSettings
+from selfcodealign.generation.base import Backend, Completion, SamplingSettings, cut_completion
 
 
 class OpenAIBackend(Backend):
@@ -54,10 +54,11 @@ class OpenAIBackend(Backend):
         total = response.usage.completion_tokens if response.usage else 0
         share, extra = divmod(total, max(len(choices), 1))
         return [
-            Completion(
+            cut_completion(
                 c.text,
                 "length" if c.finish_reason == "length" else "stop",
                 share + (i < extra),
+                sampling,
             )
             for i, c in enumerate(choices)
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfcodealign.generation.base import Backend, Completion, SamplingSettings
+from selfcodealign.generation.base import Backend, Completion, SamplingSettings, cut_completion
 
 
 class VllmBackend(Backend):
@@ -58,10 +58,11 @@ class VllmBackend(Backend):
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [
             [
-                Completion(
+                cut_completion(
                     o.text,
                     "length" if o.finish_reason == "length" else "stop",
                     len(o.token_ids),
+                    sampling,
                 )
                 for o in out.outputs
             ]

@@ -143,6 +143,14 @@ def build_prompt(
     return Prompt(text, tuple(e.id for e in examples), prop)
 
 
+def stop_after(mode: str) -> tuple[str, ...]:
+    """Patterns a completion ends after: an I->R answer is complete once its tests block closes
+    (without this, a model that goes on writing runs to the token limit and is discarded)."""
+    if mode == "i2r":
+        return (r"^###[ \t]*Tests[ \t]*\n\s*```[^\n]*\n[\s\S]*?```",)
+    return ()
+
+
 def stop_strings(mode: str) -> tuple[str, ...]:
     """Where a completion ends: the next example, or (except for I->R) the next section."""
     if mode == "i2r":

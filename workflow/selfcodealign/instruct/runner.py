@@ -1,10 +1,10 @@
 """Run one prompt mode over one shard of rows, writing results as they come, resumably.
 
-Results go to ``<output>.partial`` one row at a time (flushed per batch). A job killed after K
-rows resumes at row K on rerun: finished rows are read back, a torn last line is cut, and no
-row is lost or written twice. The partial file starts with a fingerprint of everything that
-shapes the results (mode, settings, model, seed, input); a mismatch starts afresh. On success
-the partial file becomes the output.
+Rows run in batches of similar prompt length and their results go to ``<output>.partial`` one
+row at a time (flushed per batch). A killed job resumes with the rows it had not finished:
+finished rows are read back, a torn last line is cut, and no row is lost or written twice. The
+partial file starts with a fingerprint of everything that shapes the results (mode, settings,
+model, seed, input); a mismatch starts afresh. On success the partial file becomes the output.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from selfcodealign.instruct.parse import (
     parse_response,
 )
 from selfcodealign.instruct.pool import Example
-from selfcodealign.instruct.prompts import build_prompt, stop_strings
+from selfcodealign.instruct.prompts import Prompt, build_prompt, stop_after, stop_strings
 from selfcodealign.jsonl import batched
 from selfcodealign.progress import progress_bar
 from selfcodealign.resumable import ResumableOutput, fingerprint
@@ -104,18 +104,17 @@ def run_shard(
     if done:
         log.info("resuming %s: %d rows already done", sink.partial, len(done))
     settings = SamplingSettings.from_config(
-        {"n": 1, **sampling}, stop=stop_strings(mode), seed=seed
+        {"n": 1, **sampling}, stop=stop_strings(mode), seed=seed, stop_after=stop_after(mode)
     )
     ran = tokens = 0
     started = time.monotonic()
     bar = progress_bar(total=total, initial=len(done), desc=mode, unit="row")
 
-    def generate(batch: list[tuple[int, dict]]) -> None:
+    def generate(batch: list[tuple[int, dict, Prompt]]) -> None:
         nonlocal ran, tokens
-        prompts = [build_prompt(mode, row, pool, shots, seed + index) for index, row in batch]
-        seeds = [seed + index for index, _ in batch]
-        results = backend.generate([p.text for p in prompts], settings, seeds)
-        for (index, row), prompt, completions in zip(batch, prompts, results, strict=True):
+        seeds = [seed + index for index, _, _ in batch]
+        results = backend.generate([prompt.text for _, _, prompt in batch], settings, seeds)
+        for (index, row, prompt), completions in zip(batch, results, strict=True):
             sink.write({"row": index, **_interpret(mode, row, prompt, completions)})
             tokens += sum(c.tokens for c in completions)
         sink.flush()
@@ -124,7 +123,14 @@ def run_shard(
         elapsed = max(time.monotonic() - started, 1e-9)
         bar.set_postfix(tok_s=f"{tokens / elapsed:.1f}", row_s=f"{ran / elapsed:.2f}")
 
-    pending = ((index, row) for index, row in rows if index not in done)
+    # Prompts of similar length share a batch, so little of it is padding. Each row's prompt
+    # and seed depend on its index only, so the order changes no result.
+    pending = [
+        (index, row, build_prompt(mode, row, pool, shots, seed + index))
+        for index, row in rows
+        if index not in done
+    ]
+    pending.sort(key=lambda item: len(item[2].text))
     for batch in batched(pending, batch_size):
         generate(batch)
     bar.close()

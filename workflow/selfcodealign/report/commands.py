@@ -2,7 +2,8 @@
 pipeline's outputs.
 
 - ``dataset``: the data funnel of one dataset (funnel.md, funnel.csv, funnel.png);
-- ``training``: the loss curve of one training (loss.png);
+- ``training``: the loss curve of one training (loss.png; for a training skipped for too few
+  pairs, a figure that says so);
 - ``table``: one of the paper's tables from a spec (table.md, table.csv, table.png,
   summary.json, and heatmap.png for Table 8).
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from selfcodealign.jsonl import read_json, write_json
 from selfcodealign.report import paper_tables, tables
+from selfcodealign.train import skip
 
 FUNNEL_OUTPUTS = {"md": "funnel.md", "csv": "funnel.csv", "png": "funnel.png"}
 LOSS_OUTPUT = "loss.png"
@@ -67,9 +69,18 @@ def dataset_report(args: argparse.Namespace) -> str:
 
 
 def training_report(args: argparse.Namespace) -> str:
-    """loss.png under ``args.output_dir``."""
+    """loss.png under ``args.output_dir``; it says so when no training ran (the marker of
+    ``selfcodealign.train.skip`` beside the loss file, in the model directory)."""
     from selfcodealign.report import plots
 
+    try:
+        marker = skip.read_marker(Path(args.loss).parent)
+    except ValueError as error:
+        raise tables.ReportInputError(str(error)) from error
+    if marker is not None:
+        text = f"no training ran: {skip.describe(marker)}"
+        plots.message_plot(text, Path(args.output_dir) / LOSS_OUTPUT, "Training loss")
+        return f"{text}\n"
     points = plots.read_loss(args.loss)
     plots.loss_plot(points, Path(args.output_dir) / LOSS_OUTPUT)
     return f"{len(points)} loss points plotted\n"
@@ -141,7 +152,12 @@ def add_command(stages: argparse._SubParsersAction) -> None:
     dataset.set_defaults(func=_runner(dataset_report), section=None)
 
     training = kinds.add_parser("training", help="the loss curve of one training")
-    training.add_argument("--loss", required=True, metavar="FILE", help="training loss.csv")
+    training.add_argument(
+        "--loss",
+        required=True,
+        metavar="FILE",
+        help="training loss.csv (beside it, skipped.json: the training was skipped)",
+    )
     training.add_argument("--output-dir", required=True, metavar="DIR")
     training.set_defaults(func=_runner(training_report), section=None)
 

@@ -3,7 +3,8 @@
 A spec (a JSON object the workflow resolves from a table's config) names the table's shape, the
 benchmarks, the prompt convention and its rows: each a training or a base model, with the paths
 of its evaluation summaries. Scores are pass@1 on the plus tests (HumanEval+, MBPP+) in percent,
-as in the paper; the paper's numbers apply to the paper's prompt only.
+as in the paper; the paper's numbers apply to the paper's prompt only. A training skipped for
+too few pairs has no score: its cell says ``too few pairs (n < min_pairs)`` instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from selfcodealign.report.tables import (
     write_csv,
     write_text,
 )
+from selfcodealign.train import skip
 
 SHAPES = ("table1", "table8", "table9", "table10", "table11")
 ROW_KINDS = ("training", "model")
@@ -167,8 +169,16 @@ class Inputs:
         self._evals: dict[str, dict[str, Any]] = {}
         self._datasets: dict[str, dict[str, Any]] = {}
 
-    def plus(self, path: str, benchmark: str) -> float:
-        """pass@1 (%) on the plus tests of the evaluation at ``path``."""
+    def plus(self, path: str, benchmark: str) -> float | None:
+        """pass@1 (%) on the plus tests of the evaluation at ``path`` (None: not trained)."""
+        data = self._eval(path, benchmark)
+        return None if data.get("not_trained") else percent(data["pass@1"]["plus"])
+
+    def not_trained(self, path: str, benchmark: str) -> dict[str, Any] | None:
+        """The skip marker of the evaluation at ``path``: its model was never trained."""
+        return self._eval(path, benchmark).get("not_trained")
+
+    def _eval(self, path: str, benchmark: str) -> dict[str, Any]:
         if path not in self._evals:
             try:
                 data = read_json(path)
@@ -184,7 +194,7 @@ class Inputs:
             raise ReportInputError(
                 f"{path}: prompt is {data['prompt']!r}, the table's is {self.prompt!r}"
             )
-        return percent(data["pass@1"]["plus"])
+        return data
 
     def dataset(self, path: str) -> dict[str, Any]:
         """Size and pass rate (%, samples whose execution passed) of an SFT dataset."""
@@ -214,6 +224,17 @@ def score(ours: float | None, paper_value: Any) -> dict[str, Any]:
     return {"ours": ours, "paper": theirs, "delta": delta}
 
 
+def evaluated(inputs: Inputs, path: str, bench: str, paper_value: Any) -> dict[str, Any]:
+    """``score`` of the evaluation at ``path``, and its ``eval``; for a training skipped for
+    too few pairs no score but ``not_trained`` (pairs, min_pairs) and the cell's ``note``."""
+    cell = {**score(inputs.plus(path, bench), paper_value), "eval": path}
+    marker = inputs.not_trained(path, bench)
+    if marker:
+        cell["not_trained"] = {key: marker[key] for key in ("reason", "pairs", "min_pairs")}
+        cell["note"] = skip.describe(marker)
+    return cell
+
+
 def _same_model(a: dict[str, str], b: dict[str, str]) -> bool:
     return a["name"] == b["name"] or paper.match_model(a["id"], {b["id"]: None}) is not None
 
@@ -231,10 +252,7 @@ def _scores(
 ) -> dict[str, dict[str, Any]]:
     entry = entry or {}
     return {
-        bench: {
-            **score(inputs.plus(row["evals"][bench], bench), entry.get(bench)),
-            "eval": row["evals"][bench],
-        }
+        bench: evaluated(inputs, row["evals"][bench], bench, entry.get(bench))
         for bench in spec["benchmarks"]
     }
 
@@ -372,7 +390,7 @@ def table8_matrix(
         base_path = row["evals"][bench] if row["kind"] == "model" else row["base_evals"].get(bench)
         if base_path and student not in base:
             paper_base = paper.table8_base(row["model"]["id"], numbers) if known else None
-            base[student] = {**score(inputs.plus(base_path, bench), paper_base), "eval": base_path}
+            base[student] = evaluated(inputs, base_path, bench, paper_base)
         if row["kind"] == "model":
             continue
         if row["generator"] is None:
@@ -393,8 +411,7 @@ def table8_matrix(
             **_base(row),
             "student": student,
             "paper_key": f"{student_id}{TABLE8_KEY_SEPARATOR}{generator_id}",
-            **score(inputs.plus(row["evals"][bench], bench), paper_cell),
-            "eval": row["evals"][bench],
+            **evaluated(inputs, row["evals"][bench], bench, paper_cell),
         }
     order = _model_order(spec, numbers)
     students = [name for name in order if name in ids]
@@ -431,10 +448,16 @@ def _bench(bench: str) -> str:
     return BENCHMARKS.get(bench, bench)
 
 
+def _ours(cell: dict[str, Any]) -> str:
+    """Our score as a Markdown cell, or why there is none (a training not run)."""
+    return cell.get("note") or _num(cell.get("ours"))
+
+
 def _csv_triple(cell: dict[str, Any] | None) -> list[Any]:
-    """Ours, the paper's and the delta as CSV cells (blank where missing)."""
+    """Ours (or why there is none), the paper's and the delta as CSV cells (blank if missing)."""
     cell = cell or {}
-    return [blank(cell.get("ours")), blank(cell.get("paper")), blank(cell.get("delta"))]
+    ours = cell.get("note") or blank(cell.get("ours"))
+    return [ours, blank(cell.get("paper")), blank(cell.get("delta"))]
 
 
 def _score_headers(benchmarks: list[str], csv: bool) -> list[str]:
@@ -456,7 +479,7 @@ def _score_cells(row: dict[str, Any], benchmarks: list[str], csv: bool) -> list[
         if csv:
             cells += _csv_triple(s)
         else:
-            cells += [_num(s["ours"]), _num(s["paper"]), _delta(s["delta"])]
+            cells += [_ours(s), _num(s["paper"]), _delta(s["delta"])]
     return cells
 
 
@@ -537,6 +560,8 @@ def _pair(cell: dict[str, Any] | None) -> str:
     """``ours / paper (Δ)``, ``ours``, or ``paper`` alone in brackets when we have none."""
     if not cell:
         return ""
+    if cell.get("note"):
+        return cell["note"] if cell["paper"] is None else f"{cell['note']} / {cell['paper']:.1f}"
     if cell["ours"] is None:
         return "" if cell["paper"] is None else f"– / {cell['paper']:.1f}"
     if cell["paper"] is None:
@@ -564,7 +589,15 @@ def table8_layout(matrix: dict[str, Any], csv: bool):
     return headers, body
 
 
-def _notes(spec: dict[str, Any]) -> list[str]:
+def _untrained(result: dict[str, Any]) -> bool:
+    return any(
+        "not_trained" in cell
+        for row in result["rows"]
+        for cell in (row.get("scores") or {"": row}).values()
+    )
+
+
+def _notes(spec: dict[str, Any], result: dict[str, Any]) -> list[str]:
     benches = ", ".join(_bench(b) for b in spec["benchmarks"])
     if spec["prompt"] == paper.PAPER_PROMPT:
         where = "the SelfCodeAlign paper's numbers for the same setting; Δ = ours − paper"
@@ -581,6 +614,11 @@ def _notes(spec: dict[str, Any]) -> list[str]:
         lines.append(
             "Each cell: ours / paper (Δ). Rows: the fine-tuned model, its base score in brackets;"
             " columns: the model that generated the data; an empty cell: no such training."
+        )
+    if _untrained(result):
+        lines.append(
+            "too few pairs (n < m): the training's dataset had n usable pairs, fewer than its"
+            " recipe's min_pairs m, so no model was trained and there is no score."
         )
     if spec["shape"] == "table9":
         lines.append(
@@ -605,7 +643,7 @@ def table_markdown(spec: dict[str, Any], result: dict[str, Any]) -> str:
         return "\n".join([*lines, "The table has no rows.", ""])
     headers, body = layout(spec, result, csv=False)
     lines += markdown_table(headers, body)
-    lines += ["", *_notes(spec), ""]
+    lines += ["", *_notes(spec, result), ""]
     return "\n".join(lines)
 
 
@@ -633,14 +671,15 @@ def write_table(
 
 
 def bar_groups(spec: dict[str, Any], result: dict[str, Any]) -> list[tuple[str, list[tuple]]]:
-    """(group label, [(series, ours, paper)]) for the bar chart of ours vs the paper."""
+    """(group label, [(series, ours, paper, note)]) for the bar chart of ours vs the paper; the
+    note says why a bar of ours is missing (a training not run), else None."""
     if spec["shape"] == "table8":
         matrix = result["matrix"]
         return [
             (
                 student,
                 [
-                    (generator, cell["ours"], cell["paper"])
+                    (generator, cell["ours"], cell["paper"], cell.get("note"))
                     for generator, cell in zip(matrix["generators"], cells, strict=True)
                     if cell
                 ],
@@ -651,7 +690,12 @@ def bar_groups(spec: dict[str, Any], result: dict[str, Any]) -> list[tuple[str, 
         (
             row["label"],
             [
-                (_bench(bench), row["scores"][bench]["ours"], row["scores"][bench]["paper"])
+                (
+                    _bench(bench),
+                    row["scores"][bench]["ours"],
+                    row["scores"][bench]["paper"],
+                    row["scores"][bench].get("note"),
+                )
                 for bench in spec["benchmarks"]
             ],
         )
@@ -660,7 +704,8 @@ def bar_groups(spec: dict[str, Any], result: dict[str, Any]) -> list[tuple[str, 
 
 
 def heatmap_data(result: dict[str, Any]) -> dict[str, Any]:
-    """Our and the paper's pass@1 per (student, generator), NaN where there is none."""
+    """Our and the paper's pass@1 per (student, generator), NaN where there is none, and the
+    note of a cell whose training was not run (else None)."""
     matrix = result["matrix"]
 
     def value(cell: dict[str, Any] | None, key: str) -> float:
@@ -680,4 +725,5 @@ def heatmap_data(result: dict[str, Any]) -> dict[str, Any]:
         "columns": list(matrix["generators"]),
         "ours": [[value(cell, "ours") for cell in cells] for cells in matrix["cells"]],
         "paper": [[value(cell, "paper") for cell in cells] for cells in matrix["cells"]],
+        "notes": [[(cell or {}).get("note") for cell in cells] for cells in matrix["cells"]],
     }

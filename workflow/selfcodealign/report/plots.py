@@ -41,49 +41,65 @@ def _message(ax, text: str) -> None:
     ax.set_yticks([])
 
 
+def message_plot(text: str, path: str | os.PathLike, title: str) -> None:
+    """A figure that holds only ``text``: what stands in for a plot of nothing."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    _message(ax, text)
+    ax.set_title(title)
+    save(fig, path)
+
+
 def _series_colours(names: Iterable[str]) -> dict[str, Any]:
     palette = plt.get_cmap("tab10").colors
     return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}
 
 
 def comparison_plot(
-    groups: list[tuple[str, list[tuple[str, float | None, float | None]]]],
+    groups: list[tuple[str, list[tuple]]],
     path: str | os.PathLike,
     title: str,
     legend_title: str | None = None,
 ) -> None:
     """pass@1 per group (a table row): for each series (a benchmark, or a generator in Table 8)
-    our bar, the paper's hatched beside it where the paper has a number."""
-    groups = [(label, bars) for label, bars in groups if bars]
+    our bar, the paper's hatched beside it where the paper has a number. A series is
+    ``(series, ours, paper)`` or ``(series, ours, paper, note)``: where ours is missing for a
+    reason (a training not run for too few pairs), the note stands upright in its bar's place."""
+    groups = [(label, [_series(bar) for bar in bars]) for label, bars in groups if bars]
     count = sum(2 * len(bars) for _, bars in groups)
     fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.35 * count + 2)), 4.8))
-    values = [v for _, bars in groups for _, ours, theirs in bars for v in (ours, theirs)]
+    values = [v for _, bars in groups for _, ours, theirs, _ in bars for v in (ours, theirs)]
     values = [v for v in values if v is not None]
-    if not values:
+    notes = [note for _, bars in groups for *_, note in bars if note]
+    if not values and not notes:
         _message(ax, "no scores")
         save(fig, path)
         return
-    colours = _series_colours(series for _, bars in groups for series, _, _ in bars)
-    slots = max(sum(1 + (theirs is not None) for _, _, theirs in bars) for _, bars in groups)
+    top = min(110, max(values) * 1.15 + 5) if values else 100
+    colours = _series_colours(series for _, bars in groups for series, *_ in bars)
+    slots = max(sum(1 + (theirs is not None) for _, _, theirs, _ in bars) for _, bars in groups)
     width = 0.8 / slots
     for index, (_, bars) in enumerate(groups):
         heights = [
-            (series, value, paper)
-            for series, ours, theirs in bars
+            (series, value, paper, note if not paper else None)
+            for series, ours, theirs, note in bars
             for value, paper in ((ours, False), (theirs, True))
-            if value is not None
+            if value is not None or (note and not paper)
         ]
         start = index - width * (len(heights) - 1) / 2
-        for slot, (series, height, paper) in enumerate(heights):
-            _bar(ax, start + slot * width, width, colours[series], height, paper)
+        for slot, (series, height, paper, note) in enumerate(heights):
+            x = start + slot * width
+            if height is None:
+                ax.text(x, 0.02 * top, note, rotation=90, ha="center", va="bottom", fontsize=7)
+            else:
+                _bar(ax, x, width, colours[series], height, paper)
     ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
     if len(groups) > 6 or any(len(label) > 14 for label, _ in groups):
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set_ylabel("pass@1, plus tests (%)")
-    ax.set_ylim(0, min(110, max(values) * 1.15 + 5))
+    ax.set_ylim(0, top)
     ax.set_title(title)
     handles = [Patch(facecolor=c, edgecolor="black", label=s) for s, c in colours.items()]
-    if any(theirs is not None for _, bars in groups for _, _, theirs in bars):
+    if any(theirs is not None for _, bars in groups for _, _, theirs, _ in bars):
         handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="paper"))
     ax.legend(
         handles=handles,
@@ -97,6 +113,11 @@ def comparison_plot(
     save(fig, path)
 
 
+def _series(bar: tuple) -> tuple[str, float | None, float | None, str | None]:
+    series, ours, theirs, *note = bar
+    return series, ours, theirs, (note[0] if note else None)
+
+
 def _bar(ax, x: float, width: float, colour: Any, height: float, paper: bool) -> None:
     if paper:
         # Hatched outline in the series' colour: the paper's number for the same setting.
@@ -108,32 +129,37 @@ def _bar(ax, x: float, width: float, colour: Any, height: float, paper: bool) ->
 
 def heatmap_plot(data: dict[str, Any], path: str | os.PathLike, title: str) -> None:
     """Rows x columns coloured by our pass@1 and annotated with it, the paper's number in
-    brackets where it has one; a cell without a score stays grey."""
+    brackets where it has one; a cell without a score stays grey, with its note (``notes``, if
+    given: why there is none, a training not run) written in it."""
     import numpy as np
 
     ours = np.array(data["ours"], dtype=float).reshape(len(data["rows"]), len(data["columns"]))
+    notes = data.get("notes") or [[None] * len(data["columns"]) for _ in data["rows"]]
     fig, ax = plt.subplots(
         figsize=(max(5.0, 1.5 * len(data["columns"]) + 3), max(3.0, 0.8 * len(data["rows"]) + 2))
     )
-    if ours.size == 0 or np.isnan(ours).all():
+    if ours.size == 0 or (np.isnan(ours).all() and not any(n for line in notes for n in line)):
         _message(ax, "no scores")
         save(fig, path)
         return
     cmap = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")
-    low, high = np.nanmin(ours), np.nanmax(ours)
+    low, high = (np.nanmin(ours), np.nanmax(ours)) if not np.isnan(ours).all() else (0.0, 1.0)
     image = ax.imshow(
         np.ma.masked_invalid(ours), cmap=cmap, vmin=low, vmax=max(high, low + 1), aspect="auto"
     )
     for (i, j), value in np.ndenumerate(ours):
-        if np.isnan(value):
-            continue
-        text = f"{value:.1f}"
         theirs = data["paper"][i][j]
-        if not np.isnan(theirs):
-            text += f"\n({theirs:.1f})"
+        paper_part = "" if np.isnan(theirs) else f"\n({theirs:.1f})"
+        if np.isnan(value):
+            if notes[i][j]:
+                text = notes[i][j].replace(" (", "\n(", 1)
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="dimgrey")
+            continue
         shade = image.norm(value)
         colour = "black" if shade > 0.6 else "white"
-        ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour)
+        ax.text(
+            j, i, f"{value:.1f}{paper_part}", ha="center", va="center", fontsize=9, color=colour
+        )
     ax.set_xticks(range(len(data["columns"])), data["columns"], fontsize=8)
     ax.set_yticks(range(len(data["rows"])), data["rows"], fontsize=8)
     ax.set_xlabel("data generated by")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.jsonl import atomic_writer
+from selfcodealign.train import skip
 
 BENCHMARKS = {"humaneval": "HumanEval+", "mbpp": "MBPP+"}
 FUNNEL_COLUMNS = ("stage", "step", "input", "output", "kept (%)", "removed")
@@ -28,7 +29,10 @@ def _fraction(value: Any, where: str) -> float:
 
 
 def check_eval(data: Any, source: str) -> dict[str, Any]:
-    """``data`` if it is an evaluation summary the report can use, else ReportInputError."""
+    """``data`` if it is an evaluation summary the report can use, else ReportInputError.
+
+    A model not trained (``not_trained``: the marker of ``selfcodealign.train.skip``) has
+    ``pass@1`` null."""
     if not isinstance(data, dict):
         raise ReportInputError(f"{source}: expected a JSON object")
     missing = [key for key in ("model", "benchmark", "prompt", "pass@1") if key not in data]
@@ -37,6 +41,15 @@ def check_eval(data: Any, source: str) -> dict[str, Any]:
     for key in ("model", "benchmark", "prompt"):
         if not isinstance(data[key], str) or not data[key]:
             raise ReportInputError(f"{source}: {key!r} must be a non-empty string")
+    if data.get("not_trained") is not None:
+        # A training skipped for too few pairs: its marker, and no score.
+        try:
+            skip.check_marker(data["not_trained"], f'{source}: "not_trained"')
+        except ValueError as error:
+            raise ReportInputError(str(error)) from error
+        if data["pass@1"] is not None:
+            raise ReportInputError(f'{source}: a model not trained has no "pass@1" (null)')
+        return data
     scores = data["pass@1"]
     if not isinstance(scores, dict) or not {"base", "plus"} <= scores.keys():
         raise ReportInputError(f'{source}: "pass@1" must hold "base" and "plus"')

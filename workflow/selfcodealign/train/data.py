@@ -27,6 +27,8 @@ def load_token_rows(path: str | os.PathLike, tokenizer, max_length: int) -> Toke
     """Tokenized rows; a row longer than ``max_length`` is dropped and counted, not truncated.
 
     A truncated row loses its EOS and teaches the model to run on; the count says how many.
+    Few or no usable rows are no error here: the caller weighs them against ``min_pairs``
+    (``selfcodealign.train.skip``).
     """
     result = TokenRows(rows=[])
     for row in read_jsonl(path):
@@ -42,6 +44,4 @@ def load_token_rows(path: str | os.PathLike, tokenizer, max_length: int) -> Toke
         result.rows.append(tokens)
     if result.dropped:
         log.warning("%s: %s", path, result.summary())
-    if not result.rows:
-        raise ValueError(f"{path}: no usable training rows ({result.summary()})")
     return result

@@ -4,7 +4,8 @@ The paper's recipe lives in the config defaults (Adafactor, lr 1e-5, linear sche
 0.05, effective batch 64, max length 1280, dropout 0, no clipping). The work directory holds
 the checkpoints, the live loss.csv and fingerprint.json; a rerun resumes from its latest
 complete checkpoint when the fingerprint (data, recipe, base model, seed) is unchanged.
-The output directory gets the final model, ``loss.csv`` and ``training.json``, written last.
+The output directory gets the final model, ``loss.csv`` and ``training.json``, written last;
+with fewer usable pairs than ``min_pairs`` it gets ``skipped.json`` alone (``skip``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from selfcodealign.train import fingerprint
+from selfcodealign.train import fingerprint, skip
 from selfcodealign.train.batching import BatchPlan, plan_batch
 from selfcodealign.train.checkpoints import (
     checkpoint_step,
@@ -191,6 +192,7 @@ def _finish(settings, model_path, tokenizer, staged: Path, work: Path, output: P
     from selfcodealign.train.export import export_full, export_lora
 
     output.mkdir(parents=True, exist_ok=True)
+    (output / skip.MARKER).unlink(missing_ok=True)  # an earlier run's, with less data
     if settings["method"] == "lora":
         config, _ = training_config(model_path, settings)
         export_lora(staged, model_path, config, tokenizer, output, settings["merge_lora"])
@@ -216,7 +218,11 @@ def finetune(
     callbacks: Sequence = (),
     revision: str | None = None,
 ) -> dict[str, Any] | None:
-    """Train, export and return the summary (None on processes other than the main one)."""
+    """Train, export and return the summary (None on processes other than the main one).
+
+    With fewer usable pairs than ``settings["min_pairs"]`` nothing trains: ``output`` gets the
+    marker of ``skip`` alone, and the marker is returned instead of the summary.
+    """
     import torch
     from accelerate import PartialState
 
@@ -244,6 +250,12 @@ def finetune(
     # Every tokenizer saved from here on (checkpoints, adapter, model) carries the template.
     attach_chat_template(tokenizer)
     data = load_token_rows(data_path, tokenizer, settings["max_length"])
+    too_few = skip.check(len(data.rows), settings["min_pairs"], data_path)
+    if too_few:
+        if not state.is_main_process:
+            return None
+        skip.write_marker(output, too_few)
+        return too_few
     resume, kept = _resume_point(
         state, work, lambda: fingerprint.fingerprint(settings, model_id, data_path, seed, revision)
     )

@@ -30,6 +30,8 @@ RUNTIME_ONLY = frozenset(
         "save_total_limit",
         "cleanup_checkpoints",
         "gradient_checkpointing",
+        # Whether a run happens at all, not what it computes (it never reaches checkpoints).
+        "min_pairs",
     }
 )
 _OWN_PARTS = frozenset({"seed", "revision"})
