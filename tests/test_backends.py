@@ -53,6 +53,18 @@ def test_transformers_samples_each_row_from_its_own_seed(hf_backend):
     assert any(a.text != b.text for a, b in together)
 
 
+def test_transformers_top_p_keeps_the_smallest_set_reaching_it(hf_backend):
+    greedy = SamplingSettings(n=1, temperature=0.0, max_tokens=12)
+    # a top_p below every token's probability keeps only the most likely one: greedy
+    narrow = SamplingSettings(n=2, temperature=1.0, top_p=1e-6, max_tokens=12)
+    wide = SamplingSettings(n=2, temperature=1.0, top_p=1.0, max_tokens=12)
+    expected = hf_backend.generate(PROMPTS, greedy)
+    assert [[c.text for c in cs] for cs in hf_backend.generate(PROMPTS, narrow, [1, 2, 3])] == [
+        [c.text] * 2 for [c] in expected
+    ]
+    assert hf_backend.generate(PROMPTS, wide, [1, 2, 3]) != [cs * 2 for cs in expected]
+
+
 def test_transformers_stops_right_after_a_stop_after_pattern(hf_backend):
     unbounded = SamplingSettings(n=1, temperature=0.0, max_tokens=24)
     [[free]] = hf_backend.generate(PROMPTS[:1], unbounded)

@@ -81,6 +81,36 @@ class Specs:
         }
         return str(write(path, data))
 
+    def scored(self, model: str, bench: str, verdicts: str, prompt: str = "paper") -> str:
+        """An evaluation in the shape ``evaluate`` writes, with per-task results: ``verdicts``
+        one code per task, ``P`` (base and plus tests pass), ``b`` (base tests pass, plus fail)
+        or ``f`` (both fail); pass@1 computed from them as EvalPlus does."""
+        statuses = {"P": ("pass", "pass"), "b": ("pass", "fail"), "f": ("fail", "fail")}
+        prefix = {"humaneval": "HumanEval", "mbpp": "Mbpp"}[bench]
+        tasks = {
+            f"{prefix}/{index}": [dict(zip(("base", "plus"), statuses[code], strict=True))]
+            for index, code in enumerate(verdicts)
+        }
+        path = self.root / "eval" / model / f"{bench}-{prompt}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "benchmark": bench,
+            "dataset": bench,
+            "dataset_version": "v0.1.10",
+            "dataset_md5": f"md5-of-{bench}",
+            "tasks_in_dataset": len(tasks),
+            "pass@1": {
+                "base": verdicts.count("P") / len(tasks) + verdicts.count("b") / len(tasks),
+                "plus": verdicts.count("P") / len(tasks),
+            },
+            "isolation": "bwrap",
+            "tasks": tasks,
+            "model": "finetuned" if "-" in model else "base",
+            "model_name": model,
+            "prompt": prompt,
+        }
+        return str(write(path, data))
+
     def not_trained(self, model: str, bench: str, pairs: int, min_pairs: int) -> str:
         """The evaluation of a training skipped for too few pairs: the marker, no score."""
         path = self.root / "eval" / model / f"{bench}-paper.json"
@@ -298,9 +328,11 @@ def test_table1(specs, tmp_path):
     assert got[1]["paper row"] == "SelfCodeAlign-CQ-7B"
     md = (out / "table.md").read_text()
     assert (
-        "| cq7b | model | cq7b | CodeQwen1.5-7B | 50.0 | 45.7 | +4.3 | 62.5 | 60.2 | +2.3 |" in md
+        "| cq7b | model | cq7b | CodeQwen1.5-7B | 50.0 | 45.7 | +4.3 |  | 62.5 | 60.2 | +2.3 |  |"
+        in md
     )
-    assert "| sc2-3b-self | training | sc2-3b |  | 30.0 |  |  | 40.0 |  |  |" in md
+    # No evaluation of the base model in this spec: no counts beside the training's score.
+    assert "| sc2-3b-self | training | sc2-3b |  | 30.0 |  |  |  | 40.0 |  |  |  |" in md
     summary = json.loads((out / "summary.json").read_text())
     assert summary["spec"]["table"] == "my-table1" and len(summary["rows"]) == 6
     assert summary["rows"][0]["scores"]["mbpp"]["paper"] == 60.2
@@ -491,6 +523,137 @@ def test_table8_cell_of_a_training_with_too_few_pairs(specs, tmp_path):
     only = {**heat, "rows": heat["rows"][:1], "ours": heat["ours"][:1], "paper": heat["paper"][:1]}
     plots.heatmap_plot({**only, "notes": heat["notes"][:1]}, tmp_path / "h.png", "t")
     assert_png(tmp_path / "h.png")
+
+
+# Against the base model (HumanEval+): task 1 and 2 gained (task 2 passed the base tests only:
+# unsolved on the plus verdict), task 3 lost; task 5 passes the base tests for the base model
+# only, which the plus verdict does not count. On the base tests alone it would be +1 / -1.
+BASE_VERDICTS = {"humaneval": "PfbPfb", "mbpp": "PPPf"}
+TUNED_VERDICTS = {"humaneval": "PPPbff", "mbpp": "PfPP"}  # MBPP+: +1 / -1
+
+
+def test_tasks_gained_and_lost_against_the_base_model(specs, tmp_path):
+    benches = ("humaneval", "mbpp")
+    base = {b: specs.scored("cq7b", b, BASE_VERDICTS[b]) for b in benches}
+    rows = [
+        specs.model("cq7b", {}),
+        specs.training("cq7b-self", "cq7b", {}, "cq7b"),
+        specs.training("cq7b-small", "cq7b", {}, "cq7b", dataset={"name": "small"}),
+    ]
+    rows[0]["evals"] = dict(base)
+    rows[1]["evals"] = {b: specs.scored("cq7b-self", b, TUNED_VERDICTS[b]) for b in benches}
+    rows[2]["evals"] = {b: specs.not_trained("cq7b-small", b, 3, 10) for b in benches}
+    for row in rows[1:]:
+        row["base_evals"] = dict(base)
+    out = tmp_path / "t1"
+    assert run_table(spec_of("table1", rows), out) == 0
+    table = written(out, "table1")
+    for bench in ("HumanEval+", "MBPP+"):
+        index = table["columns"].index(f"{bench} delta")
+        assert table["columns"][index + 1 : index + 4] == [
+            f"{bench} gained vs base",
+            f"{bench} lost vs base",
+            f"{bench} base pass@1 (%)",
+        ]
+    model, tuned, skipped = table["rows"]
+    assert [model[f"HumanEval+ {key} vs base"] for key in ("gained", "lost")] == ["", ""]
+    assert model["HumanEval+ base pass@1 (%)"] == ""
+    assert number(tuned["HumanEval+ pass@1 (%)"]) == 50.0
+    assert (tuned["HumanEval+ gained vs base"], tuned["HumanEval+ lost vs base"]) == ("2", "1")
+    assert (tuned["MBPP+ gained vs base"], tuned["MBPP+ lost vs base"]) == ("1", "1")
+    assert number(tuned["HumanEval+ base pass@1 (%)"]) == pytest.approx(100 / 3)
+    assert number(tuned["MBPP+ base pass@1 (%)"]) == 75.0
+    # Not trained: no counts (blank, not 0); the base's score is still its own.
+    assert skipped["HumanEval+ pass@1 (%)"] == "too few pairs (3 < 10)"
+    assert (skipped["HumanEval+ gained vs base"], skipped["HumanEval+ lost vs base"]) == ("", "")
+    assert number(skipped["HumanEval+ base pass@1 (%)"]) == pytest.approx(100 / 3)
+
+    md = (out / "table.md").read_text()
+    assert "| HumanEval+ (%) | paper | Δ | vs base | MBPP+ (%) | paper | Δ | vs base |" in md
+    assert (
+        "| cq7b-self | training | cq7b | SelfCodeAlign-CQ-7B | 50.0 | 67.1 | -17.1 | +2 / -1 |"
+        in md
+    )
+    assert "| 75.0 | 65.2 | +9.8 | +1 / -1 |" in md
+    assert "| too few pairs (3 < 10) | 67.1 |  | – | too few pairs (3 < 10) | 65.2 |  | – |" in md
+    assert "| cq7b | model | cq7b | CodeQwen1.5-7B | 33.3 | 45.7 | -12.4 |  |" in md
+    assert "vs base, +g / -l: per benchmark" in md and "plus verdict" in md
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert "vs_base" not in summary["rows"][0]["scores"]["humaneval"]
+    vs_base = summary["rows"][1]["scores"]["humaneval"]["vs_base"]
+    assert vs_base == {
+        "model": "cq7b",
+        "eval": base["humaneval"],
+        "pass@1": pytest.approx(100 / 3),
+        "gained": 2,
+        "lost": 1,
+        "tasks": 6,
+    }
+    assert summary["rows"][1]["scores"]["mbpp"]["vs_base"]["gained"] == 1
+    skipped_vs = summary["rows"][2]["scores"]["humaneval"]["vs_base"]
+    assert (skipped_vs["gained"], skipped_vs["lost"], skipped_vs["tasks"]) == (None, None, None)
+    assert skipped_vs["model"] == "cq7b" and skipped_vs["pass@1"] == pytest.approx(100 / 3)
+
+
+def test_tasks_gained_and_lost_in_a_keyed_table(specs, tmp_path):
+    row = specs.training("cq7b-exec", "cq7b", {}, "cq7b", dataset={"selection_mode": "execution"})
+    row["evals"] = {"humaneval": specs.scored("cq7b-exec", "humaneval", "PPPbff")}
+    row["base_evals"] = {"humaneval": specs.scored("cq7b", "humaneval", "PfbPfb")}
+    out = tmp_path / "t9"
+    assert run_table(spec_of("table9", [row]), out) == 0
+    (got,) = written(out, "table9")["rows"]
+    assert (got["HumanEval+ gained vs base"], got["HumanEval+ lost vs base"]) == ("2", "1")
+    md = (out / "table.md").read_text()
+    assert "| execution | cq7b-exec |  |  |  |  | 50.0 |  |  | +2 / -1 |" in md
+    assert "vs base, +g / -l" in md
+
+
+def test_table8_cells_count_tasks_gained_and_lost(specs, tmp_path):
+    rows = [
+        specs.training("sc2-3b-on-cq7b", "sc2-3b", {}, "cq7b"),
+        specs.training("cq7b-on-cq7b", "cq7b", {}, "cq7b"),
+    ]
+    rows[0]["evals"] = {"humaneval": specs.not_trained("sc2-3b-on-cq7b", "humaneval", 0, 1)}
+    rows[0]["base_evals"] = {"humaneval": specs.scored("sc2-3b", "humaneval", "fffPPf")}
+    rows[1]["evals"] = {"humaneval": specs.scored("cq7b-on-cq7b", "humaneval", "PPPbff")}
+    rows[1]["base_evals"] = {"humaneval": specs.scored("cq7b", "humaneval", "PfbPfb")}
+    out = tmp_path / "t8"
+    assert run_table(spec_of("table8", rows), out) == 0
+    table = written(out, "table8")
+    assert table["columns"] == [
+        "fine-tuned",
+        "base pass@1 (%)",
+        "base paper (%)",
+        "base delta",
+        "cq7b pass@1 (%)",
+        "cq7b paper (%)",
+        "cq7b delta",
+        "cq7b gained vs base",
+        "cq7b lost vs base",
+    ]
+    skipped, tuned = table["rows"]
+    assert (tuned["cq7b gained vs base"], tuned["cq7b lost vs base"]) == ("2", "1")
+    assert (skipped["cq7b gained vs base"], skipped["cq7b lost vs base"]) == ("", "")
+    assert number(skipped["base pass@1 (%)"]) == pytest.approx(100 / 3)
+    md = (out / "table.md").read_text()
+    assert "| cq7b (base 33.3 / 45.7 (-12.4)) | 50.0 / 65.2 (-15.2) [+2 / -1] |" in md
+    assert "| too few pairs (0 < 1) / 40.2 |" in md  # no counts, no brackets
+    assert "In square brackets, +g / -l" in md
+    matrix = json.loads((out / "summary.json").read_text())["matrix"]
+    assert matrix["cells"][1][0]["vs_base"]["gained"] == 2
+    assert matrix["cells"][1][0]["vs_base"]["lost"] == 1
+    assert matrix["cells"][1][0]["vs_base"]["model"] == "cq7b"
+    assert matrix["cells"][0][0]["vs_base"]["gained"] is None
+
+
+def test_a_base_evaluated_on_other_tasks_exits_2(specs, tmp_path, capsys):
+    row = specs.training("cq7b-self", "cq7b", {}, "cq7b")
+    row["evals"] = {"humaneval": specs.scored("cq7b-self", "humaneval", "PPPbff")}
+    row["base_evals"] = {"humaneval": specs.scored("cq7b", "humaneval", "PfbPf")}
+    assert run_table(spec_of("table9", [row]), tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not evaluated on the same tasks" in err, err
 
 
 def test_an_evaluation_not_trained_has_no_score():

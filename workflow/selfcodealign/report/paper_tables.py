@@ -5,6 +5,12 @@ benchmarks, the prompt convention and its rows: each a training or a base model,
 of its evaluation summaries. Scores are pass@1 on the plus tests (HumanEval+, MBPP+) in percent,
 as in the paper; the paper's numbers apply to the paper's prompt only. A training skipped for
 too few pairs has no score: its cell says ``too few pairs (n < min_pairs)`` instead.
+
+Beside a fine-tuned model's score: how many tasks changed either way against its student base
+model (the row's base evaluation, ``base_evals``): ``gained``, the tasks it solves that the base
+did not, and ``lost``, the tasks the base solved that it no longer does. A task is solved when its
+samples (greedy: one) pass the plus verdict, base and plus tests both, the one pass@1 (plus) is
+computed from (``selfcodealign.evaluate.scoring.pass_at_1``).
 """
 
 from __future__ import annotations
@@ -178,6 +184,32 @@ class Inputs:
         """The skip marker of the evaluation at ``path``: its model was never trained."""
         return self._eval(path, benchmark).get("not_trained")
 
+    def solved(self, path: str, benchmark: str) -> dict[str, bool] | None:
+        """Per task of the evaluation at ``path``: solved on the plus verdict (every sample
+        passes the base and the plus tests). None where there are no per-task results: a model
+        not trained, or a summary without them."""
+        data = self._eval(path, benchmark)
+        tasks = data.get("tasks")
+        if data.get("not_trained") or not tasks:
+            return None
+        if not isinstance(tasks, dict):
+            raise ReportInputError(f'{path}: "tasks" must map task ids to their samples')
+        solved = {}
+        for task, samples in tasks.items():
+            if not isinstance(samples, list) or not all(
+                isinstance(sample, dict) and {"base", "plus"} <= sample.keys() for sample in samples
+            ):
+                raise ReportInputError(
+                    f'{path}: task {task!r}: expected a list of samples with "base" and "plus"'
+                )
+            solved[task] = bool(samples) and all(
+                sample["base"] == "pass" and sample["plus"] == "pass" for sample in samples
+            )
+        return solved
+
+    def dataset_md5(self, path: str, benchmark: str) -> str | None:
+        return self._eval(path, benchmark).get("dataset_md5")
+
     def _eval(self, path: str, benchmark: str) -> dict[str, Any]:
         if path not in self._evals:
             try:
@@ -235,6 +267,50 @@ def evaluated(inputs: Inputs, path: str, bench: str, paper_value: Any) -> dict[s
     return cell
 
 
+def versus_base(
+    inputs: Inputs, path: str, base_path: str, base_model: str, bench: str
+) -> dict[str, Any]:
+    """The fine-tuned model at ``path`` against its student base model at ``base_path``: the
+    base's name, evaluation and pass@1 (%), ``gained`` (tasks solved that the base did not) and
+    ``lost`` (tasks the base solved, no longer solved), over ``tasks`` tasks. The counts are None
+    where either side has no per-task results (a model not trained)."""
+    result = {
+        "model": base_model,
+        "eval": base_path,
+        "pass@1": inputs.plus(base_path, bench),
+        "gained": None,
+        "lost": None,
+        "tasks": None,
+    }
+    mine, theirs = inputs.solved(path, bench), inputs.solved(base_path, bench)
+    if mine is None or theirs is None:
+        return result
+    digests = {inputs.dataset_md5(p, bench) for p in (path, base_path)} - {None}
+    if len(digests) > 1 or mine.keys() != theirs.keys():
+        raise ReportInputError(
+            f"{path}: not evaluated on the same tasks as its base model's {base_path}"
+        )
+    result.update(
+        gained=sum(mine[task] and not theirs[task] for task in mine),
+        lost=sum(theirs[task] and not mine[task] for task in mine),
+        tasks=len(mine),
+    )
+    return result
+
+
+def _with_base(
+    cell: dict[str, Any], row: dict[str, Any], inputs: Inputs, bench: str
+) -> dict[str, Any]:
+    """A training's cell with ``vs_base`` (None without its base model's evaluation)."""
+    if row["kind"] != "training":
+        return cell
+    base_path = row["base_evals"].get(bench)
+    vs_base = None
+    if base_path:
+        vs_base = versus_base(inputs, row["evals"][bench], base_path, row["model"]["name"], bench)
+    return {**cell, "vs_base": vs_base}
+
+
 def _same_model(a: dict[str, str], b: dict[str, str]) -> bool:
     return a["name"] == b["name"] or paper.match_model(a["id"], {b["id"]: None}) is not None
 
@@ -252,7 +328,9 @@ def _scores(
 ) -> dict[str, dict[str, Any]]:
     entry = entry or {}
     return {
-        bench: evaluated(inputs, row["evals"][bench], bench, entry.get(bench))
+        bench: _with_base(
+            evaluated(inputs, row["evals"][bench], bench, entry.get(bench)), row, inputs, bench
+        )
         for bench in spec["benchmarks"]
     }
 
@@ -411,7 +489,9 @@ def table8_matrix(
             **_base(row),
             "student": student,
             "paper_key": f"{student_id}{TABLE8_KEY_SEPARATOR}{generator_id}",
-            **evaluated(inputs, row["evals"][bench], bench, paper_cell),
+            **_with_base(
+                evaluated(inputs, row["evals"][bench], bench, paper_cell), row, inputs, bench
+            ),
         }
     order = _model_order(spec, numbers)
     students = [name for name in order if name in ids]
@@ -460,38 +540,69 @@ def _csv_triple(cell: dict[str, Any] | None) -> list[Any]:
     return [ours, blank(cell.get("paper")), blank(cell.get("delta"))]
 
 
-def _score_headers(benchmarks: list[str], csv: bool) -> list[str]:
+def _versus(cell: dict[str, Any] | None) -> str:
+    """``+gained / -lost`` against the student base model as a Markdown cell; ``–`` for a model
+    not trained (no counts, not 0); empty without a comparison."""
+    vs_base = (cell or {}).get("vs_base")
+    if not vs_base:
+        return ""
+    if vs_base["gained"] is None:
+        return "–" if cell.get("not_trained") else ""
+    return f"+{vs_base['gained']} / -{vs_base['lost']}"
+
+
+def _csv_versus(cell: dict[str, Any] | None) -> list[Any]:
+    """Gained and lost against the base model as CSV cells (blank where there are none)."""
+    vs_base = (cell or {}).get("vs_base") or {}
+    return [blank(vs_base.get("gained")), blank(vs_base.get("lost"))]
+
+
+def _versus_headers(name: str) -> list[str]:
+    return [f"{name} gained vs base", f"{name} lost vs base"]
+
+
+def _score_headers(benchmarks: list[str], csv: bool, versus: bool = True) -> list[str]:
     headers = []
     for bench in benchmarks:
         name = _bench(bench)
-        headers += (
-            [f"{name} pass@1 (%)", f"{name} paper (%)", f"{name} delta"]
-            if csv
-            else [f"{name} (%)", "paper", "Δ"]
-        )
+        if csv:
+            headers += [f"{name} pass@1 (%)", f"{name} paper (%)", f"{name} delta"]
+            headers += [*_versus_headers(name), f"{name} base pass@1 (%)"]
+        else:
+            headers += [f"{name} (%)", "paper", "Δ", *(["vs base"] if versus else [])]
     return headers
 
 
-def _score_cells(row: dict[str, Any], benchmarks: list[str], csv: bool) -> list[Any]:
+def _score_cells(
+    row: dict[str, Any], benchmarks: list[str], csv: bool, versus: bool = True
+) -> list[Any]:
     cells: list[Any] = []
     for bench in benchmarks:
         s = row["scores"][bench]
         if csv:
-            cells += _csv_triple(s)
+            base = (s.get("vs_base") or {}).get("pass@1")
+            cells += [*_csv_triple(s), *_csv_versus(s), blank(base)]
         else:
             cells += [_ours(s), _num(s["paper"]), _delta(s["delta"])]
+            cells += [_versus(s)] if versus else []
     return cells
+
+
+def _has_trainings(rows: list[dict[str, Any]]) -> bool:
+    """Whether a table's Markdown gets the ``vs base`` column: a training among its rows."""
+    return any(row["kind"] == "training" for row in rows)
 
 
 def table1_layout(rows: list[dict[str, Any]], benchmarks: list[str], csv: bool):
     headers = ["row", "kind", "model", "paper row"] if csv else ["Row", "Kind", "Model", "Paper"]
+    versus = _has_trainings(rows)
     body = [
         [
             row["label"],
             row["kind"],
             row["model_id"] if csv else row["model"],
             row["paper_key"] or "",
-            *_score_cells(row, benchmarks, csv),
+            *_score_cells(row, benchmarks, csv, versus),
         ]
         for row in rows
     ]
@@ -499,7 +610,7 @@ def table1_layout(rows: list[dict[str, Any]], benchmarks: list[str], csv: bool):
         headers.insert(1, "name")
         for line, row in zip(body, rows, strict=True):
             line.insert(1, row["name"])
-    return [*headers, *_score_headers(benchmarks, csv)], body
+    return [*headers, *_score_headers(benchmarks, csv, versus)], body
 
 
 def _data_cells(row: dict[str, Any], csv: bool) -> list[Any]:
@@ -543,17 +654,18 @@ def keyed_layout(shape: str, rows: list[dict[str, Any]], benchmarks: list[str], 
         ]
         return [*headers, *_score_headers(benchmarks, True)], body
     data = shape != "table10"  # Table 10 compares seeds and pipelines, not data sizes.
+    versus = _has_trainings(rows)
     headers = [first, "Training", *(DATA_HEADERS[False] if data else [])]
     body = [
         [
             row["label"],
             row["name"],
             *(_data_cells(row, False) if data else []),
-            *_score_cells(row, benchmarks, False),
+            *_score_cells(row, benchmarks, False, versus),
         ]
         for row in rows
     ]
-    return [*headers, *_score_headers(benchmarks, False)], body
+    return [*headers, *_score_headers(benchmarks, False, versus)], body
 
 
 def _pair(cell: dict[str, Any] | None) -> str:
@@ -569,32 +681,43 @@ def _pair(cell: dict[str, Any] | None) -> str:
     return f"{cell['ours']:.1f} / {cell['paper']:.1f} ({cell['delta']:+.1f})"
 
 
+def _matrix_cell(cell: dict[str, Any] | None) -> str:
+    """``_pair`` and, in square brackets, the tasks gained and lost against the base model."""
+    pair = _pair(cell)
+    vs_base = (cell or {}).get("vs_base") or {}
+    if vs_base.get("gained") is None:
+        return pair  # A model not trained says so already.
+    return f"{pair} [{_versus(cell)}]"
+
+
 def table8_layout(matrix: dict[str, Any], csv: bool):
     if csv:
         headers = ["fine-tuned", "base pass@1 (%)", "base paper (%)", "base delta"]
         for generator in matrix["generators"]:
             headers += [f"{generator} pass@1 (%)", f"{generator} paper (%)", f"{generator} delta"]
+            headers += _versus_headers(generator)
         body = []
         for student, cells in zip(matrix["students"], matrix["cells"], strict=True):
-            line = [student]
-            for cell in [matrix["base"][student], *cells]:
-                line += _csv_triple(cell)
+            line = [student, *_csv_triple(matrix["base"][student])]
+            for cell in cells:
+                line += [*_csv_triple(cell), *_csv_versus(cell)]
             body.append(line)
         return headers, body
     headers = ["fine-tuned \\ data from", *matrix["generators"]]
     body = []
     for student, cells in zip(matrix["students"], matrix["cells"], strict=True):
         base = _pair(matrix["base"][student])
-        body.append([f"{student} (base {base})" if base else student, *map(_pair, cells)])
+        body.append([f"{student} (base {base})" if base else student, *map(_matrix_cell, cells)])
     return headers, body
 
 
+def _cells(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row's score cells: one per benchmark, or the row itself (a cell of Table 8)."""
+    return list((row.get("scores") or {"": row}).values())
+
+
 def _untrained(result: dict[str, Any]) -> bool:
-    return any(
-        "not_trained" in cell
-        for row in result["rows"]
-        for cell in (row.get("scores") or {"": row}).values()
-    )
+    return any("not_trained" in cell for row in result["rows"] for cell in _cells(row))
 
 
 def _notes(spec: dict[str, Any], result: dict[str, Any]) -> list[str]:
@@ -614,6 +737,22 @@ def _notes(spec: dict[str, Any], result: dict[str, Any]) -> list[str]:
         lines.append(
             "Each cell: ours / paper (Δ). Rows: the fine-tuned model, its base score in brackets;"
             " columns: the model that generated the data; an empty cell: no such training."
+        )
+    if any("vs_base" in cell for row in result["rows"] for cell in _cells(row)):
+        matrix = spec["shape"] == "table8"
+        missing = (
+            "no brackets: no counts (no model trained, or no base evaluation or per-task"
+            " results to compare with)"
+            if matrix
+            else "–: no model was trained, so no counts; empty: no evaluation of the base model,"
+            " or no per-task results, to compare with"
+        )
+        lines.append(
+            f"{'In square brackets' if matrix else 'vs base'}, +g / -l: per benchmark, the"
+            " fine-tuned model solves g tasks its student base model did not and no longer"
+            " solves l tasks the base did; a task is solved when its greedy sample passes the"
+            " plus verdict (base and plus tests both), the verdict pass@1 is computed from;"
+            f" {missing}."
         )
     if _untrained(result):
         lines.append(
