@@ -130,3 +130,18 @@ def test_openai_backend_needs_a_url(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(ValueError, match="OPENAI_BASE_URL"):
         load_backend({"name": "m", "backend": "openai"}, openai={})
+
+
+def test_the_reserved_cache_decodes_exactly_as_transformers_own(hf_backend, monkeypatch):
+    from selfcodealign.generation import hf_cache, hf_decode
+    from transformers import DynamicCache
+
+    sampling = SamplingSettings(n=2, temperature=0.8, max_tokens=20)
+    reserved = hf_backend.generate(PROMPTS, sampling, [1, 2, 3])
+    # a reserve far too small makes the buffers grow (and copy) as decoding goes on
+    monkeypatch.setattr(
+        hf_decode, "make_cache", lambda config, _: hf_cache.reserved_cache(config, 2)
+    )
+    grown = hf_backend.generate(PROMPTS, sampling, [1, 2, 3])
+    monkeypatch.setattr(hf_decode, "make_cache", lambda config, _: DynamicCache(config=config))
+    assert reserved == grown == hf_backend.generate(PROMPTS, sampling, [1, 2, 3])

@@ -73,9 +73,9 @@ rule instruct_shard:
         dataset=one_of(EXP.generated()),
     conda:
         "../../envs/generate.yaml"
-    # On CPU, torch's threads: two shards on a 2-core machine then run one after the other
-    # instead of fighting over the cores.
-    threads: lambda wildcards: 8 if EXP.gpus(generator(wildcards), "generation") else 2
+    # On CPU, one torch thread a shard: shard a dataset to use more cores (on 2 cores, two
+    # 1-thread shards outran one 2-thread job, and never fight over cores).
+    threads: lambda wildcards: 8 if EXP.gpus(generator(wildcards), "generation") else 1
     resources:
         gpu=lambda wildcards: EXP.gpus(generator(wildcards), "generation"),
         mem_mb=lambda wildcards: (

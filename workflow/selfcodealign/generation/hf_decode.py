@@ -21,10 +21,11 @@ import inspect
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
 
 from selfcodealign.generation.base import SamplingSettings, truncate_at_stop
+from selfcodealign.generation.hf_cache import reserved_cache
 
+make_cache = reserved_cache
 _SEED_STRIDE = 1_000_003  # sample k of a row seeded s draws from seed s * stride + k
 
 
@@ -80,7 +81,7 @@ def decode_batch(
         for p in range(len(prompt_ids))
         for k in range(copies)
     ]
-    cache = DynamicCache(config=model.config)
+    cache = make_cache(model.config, width + sampling.max_tokens)
     # transformers 5.24 renamed the forward's cache argument; the cache is updated in place.
     cache_arg = (
         "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
