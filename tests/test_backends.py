@@ -136,8 +136,10 @@ def test_the_reserved_cache_decodes_exactly_as_transformers_own(hf_backend, monk
     from selfcodealign.generation import hf_cache, hf_decode
     from transformers import DynamicCache
 
-    sampling = SamplingSettings(n=2, temperature=0.8, max_tokens=20)
+    # rows end at different steps (at their first "e"), so finished rows leave mid-decoding
+    sampling = SamplingSettings(n=2, temperature=0.8, max_tokens=20, stop=("e",))
     reserved = hf_backend.generate(PROMPTS, sampling, [1, 2, 3])
+    assert len({c.tokens for cs in reserved for c in cs}) > 2
     # a reserve far too small makes the buffers grow (and copy) as decoding goes on
     monkeypatch.setattr(
         hf_decode, "make_cache", lambda config, _: hf_cache.reserved_cache(config, 2)

@@ -6,8 +6,9 @@ HumanEval prompts in batches of 32 spent most of their compute on rows that had 
 stopped. This loop:
 
 * prefills each prompt once and copies its KV cache to its ``n`` samples;
-* drops a row from the batch (and from the cache) as soon as it ends: EOS, a stop string, a
-  stop pattern, or the token limit;
+* drops rows from the batch (and from the cache) as they end: EOS, a stop string, a stop
+  pattern, or the token limit (ended rows go once they are an eighth of the batch, since each
+  drop copies the cache);
 * samples each row from its own generator, seeded by the row's seed and sample number, so a
   row's samples do not depend on which rows share its batch or in which order.
 
@@ -103,30 +104,35 @@ def decode_batch(
             positions = positions.repeat_interleave(copies, dim=0)
         last_position = positions[:, -1]
         active = rows
-        while active:
+        while True:
             tokens = next_tokens(logits, active, sampling.temperature, sampling.top_p)
-            keep = []
-            for i, (row, token) in enumerate(zip(active, tokens, strict=True)):
+            for row, token in zip(active, tokens, strict=True):
+                if row.reason is not None:
+                    continue  # ended earlier, still in the batch until the next compaction
                 if token in eos_ids:
                     row.reason = "stop"
-                else:
-                    row.ids.append(token)
-                    text = tokenizer.decode(row.ids, skip_special_tokens=True)
-                    row.text, stopped = truncate_at_stop(text, sampling.stop, sampling.stop_after)
-                    if stopped:
-                        row.reason = "stop"
-                    elif len(row.ids) >= sampling.max_tokens:
-                        row.reason = "length"
-                if row.reason is None:
-                    keep.append(i)
+                    continue
+                row.ids.append(token)
+                text = tokenizer.decode(row.ids, skip_special_tokens=True)
+                row.text, stopped = truncate_at_stop(text, sampling.stop, sampling.stop_after)
+                if stopped:
+                    row.reason = "stop"
+                elif len(row.ids) >= sampling.max_tokens:
+                    row.reason = "length"
+            keep = [i for i, row in enumerate(active) if row.reason is None]
             if not keep:
                 break
-            if len(keep) < len(active):
+            # Drop ended rows once they are an eighth of the batch: each compaction copies the
+            # cache, each ended row kept costs one row of compute a step.
+            if len(active) - len(keep) >= max(1, len(active) // 8):
                 index = torch.tensor(keep)
                 cache.batch_select_indices(index)
                 mask, last_position = mask[index], last_position[index]
                 tokens = [tokens[i] for i in keep]
                 active = [active[i] for i in keep]
+            tokens = [
+                pad if row.reason is not None else t for row, t in zip(active, tokens, strict=True)
+            ]
             mask = torch.cat([mask, torch.ones(len(active), 1, dtype=mask.dtype)], dim=-1)
             last_position = last_position + 1
             out = model(
