@@ -183,6 +183,17 @@ def _loads(loads: tuple[float, ...]) -> str:
     return " / ".join(f"{value:.1f}" for value in loads)
 
 
+def finish_run(machine: dict[str, Any], started: float) -> float:
+    """Record the end load average, print the run's time and loads, return its seconds."""
+    total = time.perf_counter() - started
+    machine["load_average_end"] = os.getloadavg()
+    print(
+        f"\ntotal run time: {total:.1f} s; load average (1, 5, 15 min) at start "
+        f"{_loads(machine['load_average_start'])}, at end {_loads(machine['load_average_end'])}"
+    )
+    return total
+
+
 def vllm_importable() -> tuple[bool, str]:
     """Whether ``import vllm`` works here, and its version or the reason it does not."""
     try:
@@ -367,7 +378,7 @@ def generation_prompts(
     }
 
 
-def digest(results: list[list[Completion]]) -> str:
+def digest(results: list[list[Completion]] | list[list[Sample]]) -> str:
     texts = "\0".join("\1".join(c.text for c in completions) for completions in results)
     return hashlib.sha256(texts.encode()).hexdigest()[:16]
 
@@ -742,11 +753,6 @@ class Workload:
         )
 
 
-def sample_digest(results: list[list[Sample]]) -> str:
-    texts = "\0".join("\1".join(s.text for s in samples) for samples in results)
-    return hashlib.sha256(texts.encode()).hexdigest()[:16]
-
-
 def time_rounds(workloads: list[Workload], repeat: int) -> None:
     """``repeat`` rounds, each one pass of every workload in turn (interleaved, so a change in
     the machine's load hits them alike); each keeps the results of its fastest pass."""
@@ -758,7 +764,7 @@ def time_rounds(workloads: list[Workload], repeat: int) -> None:
             if not w.times or seconds < min(w.times):
                 w.results = results
             w.times.append(seconds)
-            w.digests.append(sample_digest(results))
+            w.digests.append(digest(results))
             print(f"  round {round_}: {w.section:<8} {w.name:<34} {seconds:7.1f} s", flush=True)
 
 
@@ -1211,12 +1217,7 @@ def main_real(
         result, vllm_platform = bench_real_vllm(model_dir, pool, args, real)
         real["workloads"].append(result)
     print_real(real, args)
-    total = time.perf_counter() - started
-    machine["load_average_end"] = os.getloadavg()
-    print(
-        f"\ntotal run time: {total:.1f} s; load average (1, 5, 15 min) at start "
-        f"{_loads(machine['load_average_start'])}, at end {_loads(machine['load_average_end'])}"
-    )
+    total = finish_run(machine, started)
     report = {
         "machine": {**machine, "device": "cpu", "vllm_platform": vllm_platform},
         "args": vars(args),
@@ -1443,12 +1444,7 @@ def main(argv: list[str] | None = None) -> int:
         if results:
             print_generation(results, timing_ratios, spec, sampling, args.repeat)
 
-    total = time.perf_counter() - started
-    machine["load_average_end"] = os.getloadavg()
-    print(
-        f"\ntotal run time: {total:.1f} s; load average (1, 5, 15 min) at start "
-        f"{_loads(machine['load_average_start'])}, at end {_loads(machine['load_average_end'])}"
-    )
+    total = finish_run(machine, started)
     report = {
         "machine": {**machine, "device": "cpu", "vllm_platform": vllm_platform},
         "args": vars(args),
@@ -1457,14 +1453,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompt_construction": prompts,
         "generation": {
             "prompts": {k: v for k, v in spec.items() if k != "prompts"},
-            "sampling": {
-                "n": sampling.n,
-                "temperature": sampling.temperature,
-                "top_p": sampling.top_p,
-                "max_tokens": sampling.max_tokens,
-                "stop": list(sampling.stop),
-                "seeds": f"{SEED} + row",
-            },
+            "sampling": {**sampling_info(sampling), "seeds": f"{SEED} + row"},
             "backends": results,
             "time_ratios": timing_ratios,
         },

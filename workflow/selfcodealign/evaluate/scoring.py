@@ -84,14 +84,16 @@ def _task_key(task_id: str) -> tuple[str, int]:
     return (prefix, int(number)) if number.isdigit() else (task_id, -1)
 
 
+def passes_plus(sample: dict[str, Any]) -> bool:
+    """The plus verdict of one sample: its base and its plus tests both pass."""
+    return sample["base"] == "pass" and sample["plus"] == "pass"
+
+
 def pass_at_1(statuses: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """EvalPlus's pass@1 (mean over tasks of the fraction of passing samples); plus requires
     base and plus tests to pass."""
     base = [sum(s["base"] == "pass" for s in rows) / len(rows) for rows in statuses.values()]
-    plus = [
-        sum(s["base"] == "pass" and s["plus"] == "pass" for s in rows) / len(rows)
-        for rows in statuses.values()
-    ]
+    plus = [sum(map(passes_plus, rows)) / len(rows) for rows in statuses.values()]
     return {"base": sum(base) / len(base), "plus": sum(plus) / len(plus)}
 
 

@@ -10,7 +10,7 @@ come back in prompt order.
 from __future__ import annotations
 
 from selfcodealign.generation.base import Backend, Completion, SamplingSettings
-from selfcodealign.generation.hf_decode import decode_batch
+from selfcodealign.generation.hf_decode import decode_batch, rows_per_prompt
 
 # Rows decoded together at most: on 2 cores throughput stops growing at about 32 rows, and 64
 # rows of 1,600 tokens hold about 4.6 GB of KV cache for SmolLM2-135M.
@@ -50,8 +50,7 @@ class TransformersBackend(Backend):
         results: list[list[Completion]] = [[] for _ in prompts]
         size = self.batch_size or max(len(order), 1)
         # n samples per prompt are n rows: cap the rows decoded together (and their KV cache).
-        copies = 1 if sampling.temperature <= 0 else sampling.n
-        size = max(1, min(size, MAX_ROWS // copies))
+        size = max(1, min(size, MAX_ROWS // rows_per_prompt(sampling)))
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             rows = decode_batch(

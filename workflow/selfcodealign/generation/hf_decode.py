@@ -39,6 +39,11 @@ class _Row:
     reason: str | None = None  # "stop" or "length" once finished
 
 
+def rows_per_prompt(sampling: SamplingSettings) -> int:
+    """Rows decoded for one prompt: greedy decodes once for all ``n`` samples."""
+    return 1 if sampling.temperature <= 0 else sampling.n
+
+
 def sample_seed(seed: int, sample: int) -> int:
     return (seed * _SEED_STRIDE + sample) % (1 << 63)
 
@@ -75,8 +80,8 @@ def decode_batch(
     input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    copies = rows_per_prompt(sampling)
     greedy = sampling.temperature <= 0
-    copies = 1 if greedy else sampling.n
     rows = [
         _Row(p, None if greedy else torch.Generator().manual_seed(sample_seed(seeds[p], k)))
         for p in range(len(prompt_ids))
@@ -97,12 +102,12 @@ def decode_batch(
             **{cache_arg: cache},
         )
         logits = out.logits[:, -1, :]
+        last_position = positions[:, -1]
         if copies > 1:
             cache.batch_repeat_interleave(copies)
             logits = logits.repeat_interleave(copies, dim=0)
             mask = mask.repeat_interleave(copies, dim=0)
-            positions = positions.repeat_interleave(copies, dim=0)
-        last_position = positions[:, -1]
+            last_position = last_position.repeat_interleave(copies, dim=0)
         active = rows
         while True:
             tokens = next_tokens(logits, active, sampling.temperature, sampling.top_p)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from selfcodealign.evaluate.scoring import passes_plus
 from selfcodealign.jsonl import read_json, read_jsonl
 from selfcodealign.report import paper
 from selfcodealign.report.tables import (
@@ -202,9 +203,7 @@ class Inputs:
                 raise ReportInputError(
                     f'{path}: task {task!r}: expected a list of samples with "base" and "plus"'
                 )
-            solved[task] = bool(samples) and all(
-                sample["base"] == "pass" and sample["plus"] == "pass" for sample in samples
-            )
+            solved[task] = bool(samples) and all(map(passes_plus, samples))
         return solved
 
     def dataset_md5(self, path: str, benchmark: str) -> str | None:
