@@ -84,6 +84,41 @@ def test_paper_prompt_asks_for_a_function_and_prefills_a_fence(tiny_model):
     assert prompt.stop == ("\n```",)
 
 
+MBPP_TASKS = [
+    {
+        "task_id": "Mbpp/2",
+        "prompt": '"""\nWrite a function to find the shared elements from the given two lists.\n'
+        'assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))\n"""\n',
+        "entry_point": "similar_elements",
+    },
+    {  # no final period, an assertion spread over two lines, text before the quotes
+        "task_id": "Mbpp/9999",
+        "prompt": '# header\n"""\nWrite a python function to count the rotations\n'
+        "assert count_rotations('aaaa') == 1\nassert count_rotations('ab') == 2\n\"\"\"\n",
+        "entry_point": "count_rotations",
+    },
+]
+
+
+@pytest.mark.parametrize("task", MBPP_TASKS, ids=lambda t: t["task_id"])
+def test_paper_mbpp_prompt_is_description_then_fenced_assertion(tiny_model, task):
+    tokenizer = tokenizer_of(tiny_model, chat=True)
+    # The construction, written from its description: the text between the outer triple
+    # quotes, split at the first assert; a period added; no header; a fence prefilled.
+    inner = task["prompt"].split('"""')[1]
+    description, assertion = inner.split("assert", 1)
+    description = description.strip()
+    description += "" if description.endswith(".") else "."
+    instruction = description + "\n\n```python\nassert" + assertion.rstrip() + "\n```"
+    expected = tokenizer.apply_chat_template(
+        [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+    )
+    prompt = build_prompt(task, "paper", "mbpp", tokenizer)
+    assert prompt.text == expected + "```python\n"
+    assert PAPER_HEADER not in prompt.text and '"""' not in prompt.text
+    assert prompt.stop == ("\n```",)
+
+
 def test_evalplus_prompt_uses_evalplus_prefixes(tiny_model):
     prompt = build_prompt(TASK, "evalplus", "humaneval", tokenizer_of(tiny_model, chat=True))
     assert prompt.style == "chat"

@@ -206,3 +206,45 @@ def test_a_training_skipped_for_too_few_pairs_is_recorded_not_scored(mini, tmp_p
     assert not Path(f"{result}.evalplus").exists(), "EvalPlus never ran"
     assert "the model was not trained (too few pairs (3 < 10))" in capsys.readouterr().out
     assert check_eval(summary, str(result)) is summary  # the tables take it
+
+
+def test_solution_assembly_the_papers_way_and_the_sanitized_way(mini, problems, tmp_path):
+    """The same completions scored two ways. A bare function body passes only as prompt + code;
+    a function followed by stray failing code passes only sanitized (the sanitizer drops it)."""
+    from selfcodealign.evaluate.prompts import TaskPrompt, to_solution
+
+    chat = TaskPrompt("", ("\n```",), "chat", "")
+    body_only, stray = "HumanEval/0", "HumanEval/2"
+    rows = []
+    for p in problems:
+        completion = p["prompt"] + p["canonical_solution"]
+        if p["task_id"] == body_only:
+            completion = p["canonical_solution"]
+        elif p["task_id"] == stray:
+            completion += "\nprint(name_that_is_not_defined)\n"
+        solution, raw = to_solution(chat, completion, p["entry_point"])
+        rows.append(
+            {
+                "task_id": p["task_id"],
+                "solution": solution,
+                "raw_solution": raw,
+                "completion": completion,
+            }  # fmt: skip
+        )
+    samples = write_samples(tmp_path / "samples.jsonl", rows)
+    dataset = load_dataset("humaneval", mini, MINI_MD5)
+    verdicts = {}
+    for how in ("sanitized", "prompt_plus_code"):
+        summary = score_samples(samples, dataset, tmp_path / how, solution=how)
+        assert summary["solution"] == how
+        verdicts[how] = {t for t, r in summary["tasks"].items() if r[0]["base"] != "pass"}
+    assert verdicts["sanitized"] == {body_only} | EVALPLUS_OWN_FAILURES
+    assert verdicts["prompt_plus_code"] == {stray} | EVALPLUS_OWN_FAILURES
+    scored = [json.loads(line) for line in (tmp_path / "prompt_plus_code" / "samples.jsonl").open()]
+    by_task = {row["task_id"]: row["solution"] for row in scored}
+    assert by_task[body_only] == problems[0]["prompt"] + problems[0]["canonical_solution"]
+    with pytest.raises(ValueError, match="no 'completion'"):
+        score_samples(
+            write_samples(tmp_path / "old.jsonl", [{"task_id": "HumanEval/0", "solution": "x"}]),
+            dataset, tmp_path / "old", solution="prompt_plus_code",
+        )  # fmt: skip

@@ -68,6 +68,9 @@ def test_prompt_endings_are_what_the_model_completes():
     assert build_prompt("s2c", SEED_ROW, POOL, 8, 1).text.endswith("```\n\n### Concepts\n")
     c2i = build_prompt("c2i", {"concepts": ["a", "b"]}, POOL, 8, 1)
     assert c2i.text.endswith("concepts: a, b\n\n### Instruction\n")
+    s2i = build_prompt("s2i", SEED_ROW, POOL, 8, 1)
+    assert s2i.text.endswith("return 2 * x\n```\n\n### Instruction\n")
+    assert s2i.property is None and "### Property" not in s2i.text  # as in the paper's ablation
     i2r = build_prompt("i2r", {"instruction": "Do it."}, POOL, 1, 1)
     assert i2r.text.endswith("### Instruction\nDo it.\n\n### Response\n")
     assert stop_strings("i2r") == ("\n## Example",)

@@ -536,6 +536,70 @@ def test_early_exit_is_never_passed(pool, leave):
     assert result["passed"] is False
 
 
+UNITTEST_CASE = """
+import unittest
+
+def add(a, b):
+    return a + b
+
+class TestAdd(unittest.TestCase):
+    def test_small(self):
+        self.assertEqual(add(1, 2), {expected})
+
+    def test_zero(self):
+        self.assertEqual(add(0, 0), 0)
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("expected", "tail", "status"),
+    [
+        (3, "unittest.main()", "passed"),
+        (3, "if __name__ == '__main__':\n    unittest.main()", "passed"),
+        (4, "unittest.main()", "failed"),
+        # exit=False returns to the program, which then ends normally: the run still counts.
+        (3, "unittest.main(exit=False)", "passed"),
+        (4, "unittest.main(exit=False)", "failed"),
+        (
+            4,
+            "unittest.TextTestRunner().run(unittest.defaultTestLoader.loadTestsFromTestCase(TestAdd))",
+            "failed",
+        ),
+        # The program's own exit after a passing run skips what follows: never a pass.
+        (3, "unittest.main(exit=False)\nimport sys\nsys.exit(0)\nassert False", "early_exit"),
+    ],
+    ids=[
+        "main",
+        "main-guard",
+        "main-fails",
+        "no-exit",
+        "no-exit-fails",
+        "runner-fails",
+        "exit-after",
+    ],
+)
+def test_unittest_programs_pass_when_their_tests_do(pool, expected, tail, status):
+    result = run_one(pool, code(UNITTEST_CASE.format(expected=expected)) + tail + "\n")
+    assert result["status"] == status, result
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "test_body",
+    ["pass", "import os; os._exit(0)", "import sys; sys.exit(0)"],
+    ids=["no-tests", "os._exit-in-test", "sys.exit-in-test"],
+)
+def test_unittest_programs_that_run_no_test_or_leave_never_pass(pool, test_body):
+    body = (
+        "class Empty(unittest.TestCase):\n    pass\n"
+        if test_body == "pass"
+        else (f"class Leave(unittest.TestCase):\n    def test_leave(self):\n        {test_body}\n")
+    )
+    result = run_one(pool, f"import unittest\n{body}\nunittest.main()\n")
+    assert result["status"] != "passed", result
+
+
 @needs_bwrap
 def test_exit_with_failure_code_is_failed(pool):
     result = run_one(pool, "import sys\nsys.exit(3)\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from selfcodealign.select.programs import (
     code_skeleton,
     defined_names,
     format_problem,
-    plain_asserts,
+    ShownTests,
+    shown_tests,
 )
-from selfcodealign.select.selection import AUGMENT_HEADER, select
+from selfcodealign.select.selection import AUGMENT_HEADERS, select
 
 SETTINGS = validate_section({}, "selection")
 
@@ -46,21 +48,41 @@ def test_format_check_reasons(resp, tests, reason):
 def test_program_joins_every_block_then_the_tests():
     resp = response("f") + "\nAnd a helper:\n```python\nK = 3\n```\n"
     assert format_problem(resp, "assert f(K) == 4") is None
-    program = build_program(resp, "assert f(K) == 4")
+    program, cut = build_program(resp, "assert f(K) == 4")
+    assert not cut
     assert program.index("def f") < program.index("K = 3") < program.index("assert f(K)")
 
 
-def test_helpers_for_augmentation_and_dedup():
-    assert plain_asserts("assert f(1) == 2\nassert f(2) == 3\n", 5) == [
-        "assert f(1) == 2",
-        "assert f(2) == 3",
-    ]
-    assert plain_asserts("x = 1\nassert f(x) == 2", 5) is None
-    assert plain_asserts("\n".join(["assert f(1) == 2"] * 6), 5) is None
-    assert plain_asserts("assert f(\n    1\n) == 2", 5) is None  # not one line per assert
+def test_tests_shown_in_the_instruction():
+    rng = random.Random(0)
+    asserts = [f"assert f({i}) == {i + 1}" for i in range(8)]
+    counts = set()
+    for _ in range(200):
+        shown = shown_tests("\n".join(asserts) + "\n", 5, rng)
+        lines = shown.code.splitlines()
+        assert set(lines) <= set(asserts) and len(set(lines)) == len(lines)
+        assert shown.kind == ("assertion" if len(lines) == 1 else "assertions")
+        counts.add(len(lines))
+    assert counts == {1, 2, 3, 4, 5}  # 1-5 sampled, never more
+    # tests that are not all asserts: shown whole when at most 5 lines, else not at all
+    mixed = "x = 1\nassert f(x) == 2"
+    assert shown_tests(mixed, 5, rng) == ShownTests(mixed, "test")
+    assert shown_tests("\n".join(["x = 1"] * 5 + ["assert f(x)"]), 5, rng) is None
+    assert shown_tests("print(f(1))", 5, rng) is None
+
+
+def test_names_come_from_the_first_block_with_methods_and_no_underscores():
+    first = (
+        "```python\nclass Stack_Queue:\n    def push_item(self, x):\n        pass\n\n"
+        "def is_even(n):\n    def _inner():\n        pass\n```\n"
+    )
+    names = defined_names(first + response("ignored_second_block"))
+    assert names.functions == frozenset({"pushitem", "iseven", "inner"})
+    assert names.classes == frozenset({"stackqueue"})
+    assert defined_names("```python\ndef broken(:\n```\n") is None
+
     skeleton = code_skeleton(response("Alpha"))
     assert "def Alpha(x)" in skeleton and "Doc." not in skeleton
-    assert defined_names(response("_Alpha_") + response("beta")) == frozenset({"alpha", "beta"})
 
 
 def sample(iid, k, passed=True, status=None, name=None, instruction=None, tests=None):
@@ -146,21 +168,47 @@ def test_every_filter_step_counts_its_removals():
 def test_assertion_augmentation_probability():
     samples = [sample(f"i{i}", 0, name=f"fn{i}") for i in range(40)]
     strict = {"threshold": 0.95, "num_perm": 128, "ngram": 5}
-    always, _ = run(samples, augment_probability=1.0, minhash=strict)
-    assert len(always) == 40
+    always, steps = run(samples, augment_probability=1.0, minhash=strict)
+    assert len(always) == 40 and steps["decontamination"].extra["augmented"] == 40
     assert all(r["augmented"] for r in always)
-    assert all(AUGMENT_HEADER in r["instruction"] for r in always)
-    assert always[0]["instruction"].endswith("```python\nassert fn0(1) == 2\n```")
+    header = AUGMENT_HEADERS["assertion"]
+    assert always[0]["instruction"].endswith(f"{header}\n```python\nassert fn0(1) == 2\n```")
     never, _ = run(samples, augment_probability=0.0, minhash=strict)
-    assert not any(AUGMENT_HEADER in r["instruction"] for r in never)
+    assert not any(h in r["instruction"] for r in never for h in AUGMENT_HEADERS.values())
     half, _ = run(samples, minhash=strict)
     assert 8 < sum(r["augmented"] for r in half) < 32
-    # tests that are not plain asserts are never shown
-    complex_tests = [
-        sample(f"c{i}", 0, name=f"g{i}", tests=f"x = 1\nassert g{i}(x) == 2") for i in range(5)
+    # short tests that are not plain asserts are shown whole; long ones never
+    short = [
+        sample(f"c{i}", 0, name=f"g{i}", tests=f"x = 1\nassert g{i}(x) == 2") for i in range(3)
     ]
-    shown, _ = run(complex_tests, augment_probability=1.0)
-    assert not any(r["augmented"] for r in shown)
+    shown, _ = run(short, augment_probability=1.0)
+    assert all(r["instruction"].endswith(f"{AUGMENT_HEADERS['test']}\n```python\n"
+                                         f"x = 1\nassert {r['id'][:2].replace('c', 'g')}(x) == 2\n```")
+               for r in shown)  # fmt: skip
+    long_tests = [
+        sample(f"l{i}", 0, name=f"h{i}", tests="x = 1\n" * 5 + f"assert h{i}(x) == 2")
+        for i in range(3)
+    ]
+    assert not any(r["augmented"] for r in run(long_tests, augment_probability=1.0)[0])
+
+
+@pytest.mark.parametrize("words", ["Use assert to check.", "It has a test.", "For example, f(1)."])
+def test_instructions_that_mention_tests_are_not_augmented(words):
+    rows, _ = run([sample("m", 0, instruction=f"Write fn_m. {words}")], augment_probability=1.0)
+    assert not rows[0]["augmented"]
+
+
+def test_augmentation_comes_before_minhash():
+    """Two rows with near-identical instructions differ once their tests are shown."""
+    text = "Write a function that adds one to a number and returns the result quickly"
+    samples = [
+        sample("a", 0, name="fa", instruction=text, tests="assert fa(1) == 2\nassert fa(5) == 6"),
+        sample("b", 0, name="fb", instruction=text + " now", tests="assert fb(100) == 101"),
+    ]
+    loose = {"threshold": 0.5, "num_perm": 128, "ngram": 3}
+    plain, _ = run(samples, augment_probability=0.0, minhash=loose)
+    shown, _ = run(samples, augment_probability=1.0, minhash=loose)
+    assert len(plain) == 1 and len(shown) == 2
 
 
 def test_execution_rows_keep_order_around_format_rejections():
@@ -176,6 +224,50 @@ def test_execution_rows_keep_order_around_format_rejections():
         (1, "format:tests_without_assert", False),
         (2, "failed", False),
     ]
+
+
+INPUT_MAIN = """Reads two numbers.
+
+```python
+def add(a, b):
+    return a + b
+
+if __name__ == {quote}__main__{quote}:
+    a, b = map(int, input().split())
+    print(add(a, b))
+```
+"""
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_main_block_that_reads_input_is_cut_as_the_reference_does(quote):
+    resp = INPUT_MAIN.format(quote=quote)
+    program, cut = build_program(resp, "assert add(1, 2) == 3")
+    assert cut
+    assert "__main__" not in program and "input()" not in program
+    assert program.startswith("def add(a, b):") and program.endswith("assert add(1, 2) == 3\n")
+    kept, cut = build_program(resp, "assert add(1, 2) == 3", cut_main=False)
+    assert not cut and "input().split()" in kept
+
+
+def test_a_main_block_without_input_is_kept():
+    resp = INPUT_MAIN.format(quote='"').replace("map(int, input().split())", "1, 2")
+    program, cut = build_program(resp, "assert add(1, 2) == 3")
+    assert not cut and "print(add(a, b))" in program
+
+
+def test_execution_cuts_input_mains_and_counts_them():
+    reads_input = {"response": INPUT_MAIN.format(quote='"'), "tests": "assert add(2, 2) == 4"}
+    samples = [(0, {**sample("a", 0), **reads_input})]
+    with SandboxPool(1, Limits(timeout_s=5, memory_mb=512)) as pool:
+        (cut,) = execution_rows(samples, pool)
+        (kept,) = execution_rows(samples, pool, cut_input_main=False)
+    # stdin is closed in the sandbox: the uncut program dies on input() (EOFError).
+    assert (cut["status"], cut["input_main_cut"]) == ("passed", True)
+    assert (kept["status"], kept["input_main_cut"]) == ("failed", False)
+    assert "EOFError" in kept["detail"]
+    _, steps = run([{**sample("a", 0), **reads_input, **cut}, {**sample("b", 0), **kept}])
+    assert steps["execution"].extra["input_main_cut"] == 1
 
 
 # --- the selection command, and Table 9's "random subset" ---------------------------------

@@ -329,6 +329,7 @@ def scoring_flags(wildcards, input):
     flags = [
         f"--min-time-limit {scoring['min_time_limit']}",
         f"--gt-time-limit-factor {scoring['gt_time_limit_factor']}",
+        f"--solution {scoring['solution']}",
     ]
     if scoring["allow_unisolated"]:
         flags.append("--allow-unisolated")

@@ -83,6 +83,7 @@ def generate_samples(
                     "task_id": task["task_id"],
                     "solution": solution,
                     "raw_solution": raw,
+                    "completion": completion.text,
                     "finish_reason": completion.finish_reason,
                     "tokens": completion.tokens,
                 }

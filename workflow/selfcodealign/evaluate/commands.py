@@ -12,7 +12,7 @@ import sys
 from selfcodealign.cli_args import add_isolation_arguments
 from selfcodealign.evaluate import untrained
 from selfcodealign.evaluate.datasets import load_dataset
-from selfcodealign.evaluate.scoring import score_samples
+from selfcodealign.evaluate.scoring import ASSEMBLIES, score_samples
 from selfcodealign.jsonl import read_json, write_json
 from selfcodealign.sandbox.isolation import UnisolatedError
 from selfcodealign.train import skip
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             parallel=args.parallel or None,
             min_time_limit=args.min_time_limit,
             gt_time_limit_factor=args.gt_time_limit_factor,
+            solution=args.solution,
         )
     except UnisolatedError as error:
         print(f"error: {error}, or pass --allow-unisolated", file=sys.stderr)
@@ -91,5 +92,12 @@ def add_command(stages: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--parallel", type=int, default=0, help="default: the CPUs available")
     evaluate.add_argument("--min-time-limit", type=float, default=1.0)
     evaluate.add_argument("--gt-time-limit-factor", type=float, default=4.0)
+    evaluate.add_argument(
+        "--solution",
+        choices=ASSEMBLIES,
+        default="sanitized",
+        help="what EvalPlus scores: the sanitized completion, or the task prompt + the"
+        " completion's fenced code (the paper's evaluation)",
+    )
     add_isolation_arguments(evaluate, "score even without bubblewrap or a container")
     evaluate.set_defaults(func=run, section=None)

@@ -1,16 +1,18 @@
 """HumanEval+ / MBPP+ prompts in the two conventions, and completions turned into solutions.
 
-``paper``: the SelfCodeAlign evaluation prompt: a header line, the problem in a python fence as
-the user turn, the response prefilled with a python fence, generation stopped at the closing
-fence. ``evalplus``: EvalPlus's own default (its instruction and response prefixes, through
-EvalPlus's ``make_raw_chat_prompt``). A tokenizer without a chat template (a base model) gets a
-plain completion prompt in both conventions, exactly as EvalPlus treats base models: the problem
-itself, EvalPlus's stop strings, and the solution is problem + completion. ``force_completion``
-gives a base model that ships a chat template the same plain prompt (EvalPlus's
-``--force-base-prompt``), which is how base models are scored on its leaderboard and in the paper.
+``paper``: the SelfCodeAlign evaluation prompt: for HumanEval+, a header line and the problem
+in a python fence as the user turn; for MBPP+, the task's description and its example assertion
+in a python fence, with no header; the response prefilled with a python fence, generation
+stopped at the closing fence. ``evalplus``: EvalPlus's own default (its instruction and response
+prefixes, through EvalPlus's ``make_raw_chat_prompt``). A tokenizer without a chat template (a
+base model) gets a plain completion prompt in both conventions, exactly as EvalPlus treats base
+models: the problem itself, EvalPlus's stop strings, and the solution is problem + completion.
+``force_completion`` gives a base model that ships a chat template the same plain prompt
+(EvalPlus's ``--force-base-prompt``), which is how base models are scored on its leaderboard and
+in the paper.
 
-Solutions go through EvalPlus's ``sanitize`` (as ``evalplus.codegen`` does); the raw text is
-kept beside them.
+Solutions go through EvalPlus's ``sanitize`` (as ``evalplus.codegen`` does); the raw text and
+the completion are kept beside them, so scoring can assemble the paper's way instead.
 """
 
 from __future__ import annotations
@@ -58,6 +60,18 @@ def _without_bos(text: str, tokenizer) -> str:
     return text
 
 
+def mbpp_instruction(prompt: str) -> str:
+    """The paper's MBPP+ instruction: the task's description (ending in a period), a blank line,
+    and its example assertion in a python fence; no header. Both come from the text between the
+    prompt's outer triple quotes, split at its first ``assert``."""
+    inner = prompt[prompt.index('"""') + 3 : prompt.rindex('"""')]
+    split = inner.index("assert")
+    description, assertion = inner[:split].strip(), inner[split:].strip()
+    if not description.endswith("."):
+        description += "."
+    return f"{description}\n\n{PYTHON_FENCE}{assertion}\n```"
+
+
 def build_prompt(
     task: dict[str, Any],
     convention: str,
@@ -80,7 +94,11 @@ def build_prompt(
     if convention == "evalplus":
         text = make_raw_chat_prompt(problem, EVALPLUS_INSTRUCTION, EVALPLUS_RESPONSE, tokenizer)
         return TaskPrompt(_without_bos(text, tokenizer), (*EOS, "\n```\n"), "chat", "")
-    instruction = f"{PAPER_HEADER}\n{PYTHON_FENCE}{problem.strip()}\n```"
+    instruction = (
+        mbpp_instruction(task["prompt"])
+        if benchmark == "mbpp"
+        else f"{PAPER_HEADER}\n{PYTHON_FENCE}{problem.strip()}\n```"
+    )
     text = tokenizer.apply_chat_template(
         [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.evaluate.datasets import Dataset, evalplus_env
+from selfcodealign.jsonl import read_jsonl, write_jsonl
 from selfcodealign.resumable import file_digest
 from selfcodealign.sandbox.isolation import bwrap_command, require
 
@@ -97,6 +98,35 @@ def pass_at_1(statuses: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     return {"base": sum(base) / len(base), "plus": sum(plus) / len(plus)}
 
 
+ASSEMBLIES = ("sanitized", "prompt_plus_code")
+
+
+def fenced_code(completion: str) -> str:
+    """The code of a completion as the reference evaluation reads it: after the last python
+    fence, up to the next fence (all of it when there is no fence)."""
+    return completion.split("```python")[-1].split("```")[0]
+
+
+def assembled(rows: list[dict[str, Any]], dataset: Dataset, how: str) -> list[dict[str, Any]]:
+    """Samples with the solution EvalPlus scores: ``sanitized`` keeps codegen's (EvalPlus's
+    sanitizer on the completion); ``prompt_plus_code`` is the task's prompt followed by the
+    completion's fenced code, unsanitized, as the paper's evaluation scored it."""
+    if how == "sanitized":
+        return rows
+    if how != "prompt_plus_code":
+        raise ValueError(f"unknown solution assembly {how!r}: one of {ASSEMBLIES}")
+    out = []
+    for row in rows:
+        if "completion" not in row:
+            raise ValueError(
+                f"{row['task_id']}: no 'completion' in the samples (written before it was kept);"
+                " rerun codegen"
+            )
+        prompt = dataset.tasks[row["task_id"]]["prompt"]
+        out.append({**row, "solution": prompt + fenced_code(row["completion"])})
+    return out
+
+
 def score_samples(
     samples: str | os.PathLike,
     dataset: Dataset,
@@ -107,6 +137,7 @@ def score_samples(
     min_time_limit: float = 1.0,
     gt_time_limit_factor: float = 4.0,
     timeout_s: float | None = None,
+    solution: str = "sanitized",
 ) -> dict[str, Any]:
     """Score ``samples`` (EvalPlus JSONL: task_id with solution or completion) on ``dataset``.
 
@@ -116,7 +147,7 @@ def score_samples(
     used = require(isolation, allow_unisolated)
     run_dir = fresh_directory(work_dir)
     samples_copy = run_dir / SAMPLES_NAME
-    shutil.copyfile(samples, samples_copy)
+    write_jsonl(samples_copy, assembled(list(read_jsonl(samples)), dataset, solution))
     dataset_file = dataset.write(run_dir / "dataset")
     parallel = parallel or len(os.sched_getaffinity(0))
     command = evalplus_command(
@@ -170,6 +201,7 @@ def score_samples(
         "parallel": parallel,
         "min_time_limit": min_time_limit,
         "gt_time_limit_factor": gt_time_limit_factor,
+        "solution": solution,
         "seconds": round(seconds, 2),
         "evalplus_results": str(results_path),
         "tasks": statuses,

@@ -50,10 +50,9 @@ def concepts_section(concepts: Sequence[str]) -> str:
     return f"{SECTION}Concepts\n{', '.join(concepts)}"
 
 
-def property_section(category: str, difficulty: str, concepts: Sequence[str] | None) -> str:
+def property_section(category: str, difficulty: str, concepts: Sequence[str]) -> str:
     lines = [f"category: {category}", "language: Python", f"difficulty: {difficulty}"]
-    if concepts is not None:
-        lines.append(f"concepts: {', '.join(concepts)}")
+    lines.append(f"concepts: {', '.join(concepts)}")
     return f"{SECTION}Property\n" + "\n".join(lines)
 
 
@@ -86,11 +85,8 @@ def _render(mode: str, example: Example) -> list[str]:
             instruction_section(example.instruction),
         ]
     if mode == "s2i":
-        return [
-            snippet(example.code),
-            property_section(example.category, example.difficulty, None),
-            instruction_section(example.instruction),
-        ]
+        # The paper's seed->instruction ablation: no property, the snippet alone.
+        return [snippet(example.code), instruction_section(example.instruction)]
     if mode == "i2r":
         return [
             instruction_section(example.instruction),
@@ -108,11 +104,7 @@ def _query(mode: str, row: dict, prop: Property | None) -> list[str]:
             f"{SECTION}Instruction\n",
         ]
     if mode == "s2i":
-        return [
-            snippet(row["seed"]),
-            property_section(prop.category, prop.difficulty, None),
-            f"{SECTION}Instruction\n",
-        ]
+        return [snippet(row["seed"]), f"{SECTION}Instruction\n"]
     if mode == "i2r":
         return [instruction_section(row["instruction"]), f"{SECTION}Response\n"]
     raise ValueError(f"unknown prompt mode {mode!r}")
@@ -133,7 +125,7 @@ def build_prompt(
     if shots > len(pool):
         raise ValueError(f"{shots} shots asked but the pool has {len(pool)} examples")
     examples = rng.sample(list(pool), shots)
-    prop = sample_property(rng) if mode in ("c2i", "s2i") else None
+    prop = sample_property(rng) if mode == "c2i" else None
     blocks = [SYSTEM[mode]]
     for number, example in enumerate(examples, 1):
         blocks.append(f"{EXAMPLE_HEADER} {number}\n\n" + "\n\n".join(_render(mode, example)))

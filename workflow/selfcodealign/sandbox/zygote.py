@@ -23,6 +23,8 @@ import tempfile
 import time
 import types
 
+from selfcodealign.sandbox import unittest_outcome
+
 # Modules generated code imports most, imported once here so they are free in every child.
 # Each preloaded module also makes every fork slower (page tables to copy): heavy, rarely used
 # ones (unittest, decimal, statistics: +0.7 ms a fork together) are left to the programs.
@@ -130,12 +132,18 @@ def _execute(code: str, result_fd: int, nonce: str) -> None:
     sys.modules["__main__"] = main
     sys.argv = ["<program>"]
     linecache.cache["<program>"] = (len(code), None, code.splitlines(True), "<program>")
+    tests = unittest_outcome.watch(code)
     try:
         exec(compile(code, "<program>", "exec"), main.__dict__)
+        if tests.any_failed():  # unittest.main(exit=False) or a runner of its own
+            status, detail = "failed", "a unittest run failed"
     except SystemExit as leave:
-        code = leave.code
-        status = "early_exit" if code in (None, 0) else "failed"
-        detail = f"SystemExit({code!r}) before the program's end"
+        if tests.raised_by_main(leave):
+            status = "passed" if tests.passed() else "failed"
+            detail = "" if tests.passed() else f"unittest runs (tests, ok): {tests.runs}"
+        else:
+            status = "early_exit" if leave.code in (None, 0) else "failed"
+            detail = f"SystemExit({leave.code!r}) before the program's end"
     except MemoryError:
         status, detail = "memory", "MemoryError"
     except BaseException as error:  # an assert, any exception: the program failed

@@ -39,6 +39,7 @@ def _execute(args: argparse.Namespace) -> int:
             fingerprint(
                 limits=limits.__dict__,
                 isolation=pool.isolation,
+                cut_input_main=settings["cut_input_main"],
                 input=file_digest(args.input),
                 shard=[args.shard, args.shards],
             ),
@@ -50,7 +51,8 @@ def _execute(args: argparse.Namespace) -> int:
             if index not in done
         )
         bar = progress_bar(initial=len(done), unit="prog")
-        for count, row in enumerate(execution_rows(samples, pool), 1):
+        rows_out = execution_rows(samples, pool, settings["cut_input_main"])
+        for count, row in enumerate(rows_out, 1):
             sink.write({**row, "isolation": pool.isolation})
             bar.update()
             if count % 64 == 0:

@@ -8,14 +8,20 @@ from selfcodealign.sandbox import SandboxPool
 from selfcodealign.select.programs import build_program, format_problem
 
 
-def execution_rows(samples: Iterable[tuple[int, dict]], pool: SandboxPool) -> Iterator[dict]:
+def execution_rows(
+    samples: Iterable[tuple[int, dict]], pool: SandboxPool, cut_input_main: bool = True
+) -> Iterator[dict]:
     """One result per sample: a format rejection, or the sandbox's verdict."""
     runnable: list[tuple[int, dict]] = []
 
     def run() -> Iterator[dict]:
-        programs = [(s["id"], build_program(s["response"], s["tests"])) for _, s in runnable]
-        for (index, sample), result in zip(runnable, pool.run(programs), strict=True):
-            yield _row(index, sample, result["status"], result)
+        built = [build_program(s["response"], s["tests"], cut_input_main) for _, s in runnable]
+        programs = [
+            (s["id"], program) for (_, s), (program, _) in zip(runnable, built, strict=True)
+        ]
+        results = pool.run(programs)
+        for (index, sample), (_, cut), result in zip(runnable, built, results, strict=True):
+            yield {**_row(index, sample, result["status"], result), "input_main_cut": cut}
         runnable.clear()
 
     for index, sample in samples:

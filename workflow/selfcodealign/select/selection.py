@@ -2,8 +2,8 @@
 
 Steps (SPEC "Execution and selection"): format check, the execution filter (passes only, or a
 Table 9 ablation), one random sample per instruction, exact dedup, instruction length,
-function-name diversity, optional benchmark decontamination, MinHash dedup of instruction,
-response and code skeleton, then assertion augmentation of the instruction. The "random
+function-name diversity, optional benchmark decontamination, test augmentation of the
+instruction, then MinHash dedup of instruction, response and code skeleton. The "random
 subset" ablation then draws, seeded, as many pairs as another dataset holds (the passes-only
 dataset of the same generation), so that only the execution filter differs between the two.
 """
@@ -20,9 +20,16 @@ from typing import Any
 from selfcodealign.funnel import StepCounts
 from selfcodealign.minhash import near_dedup
 from selfcodealign.seeds.decontamination import SubstringMatcher
-from selfcodealign.select.programs import code_skeleton, defined_names, plain_asserts
+from selfcodealign.select.programs import code_skeleton, defined_names, shown_tests
 
-AUGMENT_HEADER = "Your code should pass the following assertion(s):"
+# Shown tests are introduced in the number they come in.
+AUGMENT_HEADERS = {
+    "assertion": "The solution must satisfy this assertion:",
+    "assertions": "The solution must satisfy these assertions:",
+    "test": "The solution must pass this test:",
+}
+# An instruction that already speaks of tests or examples gets none appended.
+_MENTIONS_TESTS = ("assert", "test", "for example")
 MODES = ("passes_only", "failures_only", "random_selection", "random_subset")
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,14 @@ def _execution_reason(mode: str) -> Callable[[dict], str | None]:
     if mode in ("random_selection", "random_subset"):
         return lambda r: None
     raise ValueError(f"unknown selection mode {mode!r}")
+
+
+def _counting_main_cuts(rows: Iterable[dict], counts: StepCounts) -> Iterator[dict]:
+    """Count the executed programs whose input-reading main block was cut."""
+    counts.extra["input_main_cut"] = 0
+    for row in rows:
+        counts.extra["input_main_cut"] += bool(row.get("input_main_cut"))
+        yield row
 
 
 def _one_per_instruction(rows: Iterable[dict], counts: StepCounts, seed: int) -> Iterator[dict]:
@@ -80,15 +95,21 @@ def _unique(keys: Callable[[dict], dict[str, Any]]) -> Callable[[dict], str | No
 
 
 def _names_reason() -> Callable[[dict], str | None]:
-    seen: set[frozenset[str]] = set()
+    """Drop a row whose first code block does not parse, or whose set of function names (or of
+    class names) is one an earlier row had."""
+    seen_functions: set[frozenset[str]] = set()
+    seen_classes: set[frozenset[str]] = set()
 
     def reason(row: dict) -> str | None:
         names = defined_names(row["response"])
-        if not names:
-            return None
-        if names in seen:
+        if names is None:
+            return "code_does_not_parse"
+        if names.functions and names.functions in seen_functions:
             return "repeated_function_names"
-        seen.add(names)
+        if names.classes and names.classes in seen_classes:
+            return "repeated_class_names"
+        seen_functions.add(names.functions)
+        seen_classes.add(names.classes)
         return None
 
     return reason
@@ -112,14 +133,25 @@ def _near_dedup(
 
 
 def augment(row: dict, settings: dict, seed: int) -> dict:
-    """With some probability, show the tests' plain asserts in the instruction."""
-    lines = plain_asserts(row["tests"], settings["augment_max_asserts"])
+    """With some probability, show some of the tests in the instruction."""
     rng = random.Random(f"{seed}:augment:{row['id']}")
-    if lines is None or rng.random() >= settings["augment_probability"]:
+    shown = shown_tests(row["tests"], settings["augment_max_asserts"], rng)
+    mentions = any(word in row["instruction"].lower() for word in _MENTIONS_TESTS)
+    if shown is None or mentions or rng.random() >= settings["augment_probability"]:
         return {**row, "augmented": False}
-    block = "\n".join(lines)
-    instruction = f"{row['instruction']}\n\n{AUGMENT_HEADER}\n```python\n{block}\n```"
+    header = AUGMENT_HEADERS[shown.kind]
+    instruction = f"{row['instruction']}\n\n{header}\n```python\n{shown.code}\n```"
     return {**row, "instruction": instruction, "augmented": True}
+
+
+def _augmented(
+    rows: Iterable[dict], counts: StepCounts, settings: dict, seed: int
+) -> Iterator[dict]:
+    counts.extra["augmented"] = 0
+    for row in rows:
+        row = augment(row, settings, seed)
+        counts.extra["augmented"] += row["augmented"]
+        yield row
 
 
 def subsample(rows: Iterable[dict], target: int, seed: int, counts: StepCounts) -> Iterator[dict]:
@@ -183,7 +215,11 @@ def select(
             r["status"].removeprefix("format:") if r["status"].startswith("format:") else None
         ),
     )
-    rows = _filter(rows, steps["execution"], _execution_reason(settings["mode"]))
+    rows = _filter(
+        _counting_main_cuts(rows, steps["execution"]),
+        steps["execution"],
+        _execution_reason(settings["mode"]),
+    )
     rows = _one_per_instruction(rows, steps["one_per_instruction"], seed)
     rows = _filter(
         rows,
@@ -212,6 +248,8 @@ def select(
             else None
         ),
     )
+    # Before MinHash, as in the reference: the shown tests are part of the instruction compared.
+    rows = _augmented(rows, steps["decontamination"], settings, seed)
     minhash = settings["minhash"]
     rows = _near_dedup(
         rows,
@@ -238,17 +276,9 @@ def select(
         seed,
     )
 
-    def finished() -> Iterator[dict]:
-        augmented = Counter()
-        done: Iterable[dict] = (augment(row, settings, seed) for row in rows)
-        if subset:
-            done = subsample(done, target_size, seed, steps["subsample"])
-        for row in done:
-            augmented[row["augmented"]] += 1
-            yield row
-        steps["minhash_skeleton"].extra["augmented"] = augmented[True]
-
-    return finished(), list(steps.values())
+    if subset:
+        rows = subsample(rows, target_size, seed, steps["subsample"])
+    return rows, list(steps.values())
 
 
 def pass_fractions(executions: Iterable[dict]) -> dict[str, dict[str, Any]]:
