@@ -167,7 +167,7 @@ def test_every_filter_step_counts_its_removals():
 
 def test_assertion_augmentation_probability():
     samples = [sample(f"i{i}", 0, name=f"fn{i}") for i in range(40)]
-    strict = {"threshold": 0.95, "num_perm": 128, "ngram": 5}
+    strict = {**SETTINGS["minhash"], "threshold": 0.95, "num_perm": 128, "ngram": 5}
     always, steps = run(samples, augment_probability=1.0, minhash=strict)
     assert len(always) == 40 and steps["decontamination"].extra["augmented"] == 40
     assert all(r["augmented"] for r in always)
@@ -205,7 +205,9 @@ def test_augmentation_comes_before_minhash():
         sample("a", 0, name="fa", instruction=text, tests="assert fa(1) == 2\nassert fa(5) == 6"),
         sample("b", 0, name="fb", instruction=text + " now", tests="assert fb(100) == 101"),
     ]
-    loose = {"threshold": 0.5, "num_perm": 128, "ngram": 3}
+    # responses unlike each other: only the instructions are near-duplicates
+    samples[1]["response"] = response("fb", "return sum((x, 1))", words="Sum a pair instead.")
+    loose = {**SETTINGS["minhash"], "threshold": 0.5, "num_perm": 128, "ngram": 3}
     plain, _ = run(samples, augment_probability=0.0, minhash=loose)
     shown, _ = run(samples, augment_probability=1.0, minhash=loose)
     assert len(plain) == 1 and len(shown) == 2

@@ -1,10 +1,17 @@
-"""MinHash near-duplicate removal with ``datasketch``, streaming and deterministic.
+"""MinHash near-duplicate removal with ``datasketch``, deterministic.
 
-Records are visited in input order; each is kept unless the LSH index already holds a record
-whose estimated Jaccard similarity passes the threshold, and only kept records enter the index.
-Signatures are computed in worker processes; the index itself is built in one process, so the
-result depends only on the input order and the seed. The seed stage and the selection stage
-both use this module.
+Texts are lower-cased and split on non-word characters; texts with fewer than ``min_tokens``
+tokens are dropped (a signature of a handful of tokens says little). Two ways to decide what is
+a duplicate, both independent of scheduling:
+
+* clusters (the reference implementation's): records whose signatures share an LSH band are
+  joined into clusters (union-find, so A~B and B~C put A, B and C together), and only the first
+  record of each cluster is kept;
+* streaming: records are visited in input order, and one is kept unless the index already holds
+  a kept record that shares a band with it; memory stays bounded.
+
+Signatures are computed in worker processes. The seed stage and the selection stage both use
+this module.
 """
 
 from __future__ import annotations
@@ -20,17 +27,21 @@ from datasketch import MinHash, MinHashLSH
 
 from selfcodealign.jsonl import batched
 
-_TOKEN = re.compile(r"\w+")
+_NON_WORD = re.compile(r"\W+")
 # Pinned so that signatures (and so the kept set) do not change with datasketch defaults.
 SCHEME = "affine32"
 
 
+def tokens(text: str) -> list[str]:
+    return [token for token in _NON_WORD.split(text.lower()) if token]
+
+
 def shingles(text: str, ngram: int) -> list[bytes]:
     """Word n-grams of ``text``; a text shorter than ``ngram`` words is one shingle."""
-    tokens = _TOKEN.findall(text)
-    if len(tokens) <= ngram:
-        return [" ".join(tokens).encode()]
-    return [" ".join(tokens[i : i + ngram]).encode() for i in range(len(tokens) - ngram + 1)]
+    tokens_ = tokens(text)
+    if len(tokens_) <= ngram:
+        return [" ".join(tokens_).encode()]
+    return [" ".join(tokens_[i : i + ngram]).encode() for i in range(len(tokens_) - ngram + 1)]
 
 
 @cache
@@ -82,6 +93,28 @@ class NearDuplicateIndex:
         return True
 
 
+class _Clusters:
+    """Union-find over record numbers; a cluster's root is its earliest record."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, x: int, y: int) -> None:
+        a, b = self.find(x), self.find(y)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
 def near_dedup(
     records: Iterable[dict],
     text_of: Callable[[dict], str],
@@ -91,26 +124,69 @@ def near_dedup(
     ngram: int,
     seed: int,
     workers: int = 1,
+    min_tokens: int = 0,
+    clusters: bool = False,
     on_drop: Callable[[dict], None] = lambda _r: None,
+    on_short: Callable[[dict], None] | None = None,
     block_size: int = 4096,
 ) -> Iterator[dict]:
-    """Yield the records that are not near-duplicates of an earlier kept record.
+    """Yield the records that are kept, in input order (see the module's docstring).
 
-    Records are read in blocks so that memory stays bounded while workers hash in parallel.
+    Records are read in blocks so that workers hash in parallel; in streaming mode memory stays
+    bounded, with clusters every signature is held until the end. Records with fewer than
+    ``min_tokens`` tokens go to ``on_short`` (``on_drop`` when it is not given).
     """
-    index = NearDuplicateIndex(threshold, num_perm, seed)
+    on_short = on_short or on_drop
     compute = partial(signature, ngram=ngram, num_perm=num_perm, seed=seed)
     pool = Pool(workers) if workers > 1 else None
-    try:
+
+    def signed() -> Iterator[tuple[dict, np.ndarray]]:
         for block in batched(records, block_size):
-            texts = [text_of(record) for record in block]
+            long_enough = []
+            for record in block:
+                if len(tokens(text_of(record))) < min_tokens:
+                    on_short(record)
+                else:
+                    long_enough.append(record)
+            texts = [text_of(record) for record in long_enough]
             # map keeps input order, so the result does not depend on scheduling.
             hashes = pool.map(compute, texts, chunksize=64) if pool else map(compute, texts)
-            for record, hashvalues in zip(block, hashes, strict=True):
-                if index.add_if_new(hashvalues):
-                    yield record
-                else:
-                    on_drop(record)
+            yield from zip(long_enough, hashes, strict=True)
+
+    try:
+        if clusters:
+            yield from _first_of_each_cluster(signed(), threshold, num_perm, seed, on_drop)
+            return
+        index = NearDuplicateIndex(threshold, num_perm, seed)
+        for record, hashvalues in signed():
+            if index.add_if_new(hashvalues):
+                yield record
+            else:
+                on_drop(record)
     finally:
         if pool:
             pool.terminate()
+
+
+def _first_of_each_cluster(
+    signed: Iterable[tuple[dict, np.ndarray]],
+    threshold: float,
+    num_perm: int,
+    seed: int,
+    on_drop: Callable[[dict], None],
+) -> Iterator[dict]:
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, hashfunc=_band_hash)
+    found = _Clusters()
+    records_in_order = []
+    for record, hashvalues in signed:
+        number = found.add()
+        minhash = _minhash(num_perm, seed, hashvalues)
+        for other in lsh.query(minhash):
+            found.union(number, other)
+        lsh.insert(number, minhash, check_duplication=False)
+        records_in_order.append(record)
+    for number, record in enumerate(records_in_order):
+        if found.find(number) == number:
+            yield record
+        else:
+            on_drop(record)

@@ -17,16 +17,26 @@ from selfcodealign.instruct.pool import DIFFICULTIES, Example
 EXAMPLE_HEADER = "## Example"
 SECTION = "### "
 
+# Each mode's opening line says what the examples do and what a good answer is: original and
+# varied tasks (not variations of the examples), concepts that a task needs without naming
+# them, and answers whose tests check them.
 SYSTEM = {
-    "s2c": "Each example lists the programming concepts that a Python code snippet illustrates.",
-    "c2i": (
-        "Each example turns a set of programming concepts and task properties into a new, "
-        "self-contained Python coding task."
+    "s2c": (
+        "Each example names the programming concepts a Python snippet puts to use, as short "
+        "phrases a programmer would need to know to write it."
     ),
-    "s2i": "Each example turns a Python code snippet into a new, self-contained coding task.",
+    "c2i": (
+        "Each example invents an original, self-contained Python coding task from a set of "
+        "programming concepts and task properties. Every task is new and unlike the others; "
+        "solving it calls for the concepts, but the task never names them."
+    ),
+    "s2i": (
+        "Each example invents an original, self-contained Python coding task inspired by a "
+        "code snippet. Every task is new and unlike the snippet and the other tasks."
+    ),
     "i2r": (
-        "Each example answers a Python coding task with a short explanation and a solution, "
-        "followed by tests that check the solution."
+        "Each example answers a Python coding task with a brief line of reasoning and a "
+        "correct solution, then tests that run the solution and check that it is right."
     ),
 }
 

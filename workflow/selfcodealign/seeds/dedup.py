@@ -31,7 +31,10 @@ def dedup_seeds(
         ngram=settings["ngram"],
         seed=seed,
         workers=workers,
+        min_tokens=settings["min_tokens"],
+        clusters=settings["clusters"],
         on_drop=lambda _record: counts.drop("near_duplicate"),
+        on_short=lambda _record: counts.drop("too_few_tokens"),
     )
     for record in kept:
         counts.keep()

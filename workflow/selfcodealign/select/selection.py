@@ -125,7 +125,10 @@ def _near_dedup(
         num_perm=settings["num_perm"],
         ngram=settings["ngram"],
         seed=seed,
+        min_tokens=settings["min_tokens"],
+        clusters=settings["clusters"],
         on_drop=lambda _row: counts.drop(reason),
+        on_short=lambda _row: counts.drop("too_few_tokens"),
     )
     for row in kept:
         counts.keep()
