@@ -12,11 +12,11 @@ from selfcodealign.config import validate_section
 from selfcodealign.sandbox import Limits, SandboxPool
 from selfcodealign.select.execute import execution_rows
 from selfcodealign.select.programs import (
+    ShownTests,
     build_program,
     code_skeleton,
     defined_names,
     format_problem,
-    ShownTests,
     shown_tests,
 )
 from selfcodealign.select.selection import AUGMENT_HEADERS, select
@@ -182,9 +182,10 @@ def test_assertion_augmentation_probability():
         sample(f"c{i}", 0, name=f"g{i}", tests=f"x = 1\nassert g{i}(x) == 2") for i in range(3)
     ]
     shown, _ = run(short, augment_probability=1.0)
-    assert all(r["instruction"].endswith(f"{AUGMENT_HEADERS['test']}\n```python\n"
-                                         f"x = 1\nassert {r['id'][:2].replace('c', 'g')}(x) == 2\n```")
-               for r in shown)  # fmt: skip
+    for row in shown:
+        name = row["id"].split("-")[0].replace("c", "g")
+        block = f"x = 1\nassert {name}(x) == 2"
+        assert row["instruction"].endswith(f"{AUGMENT_HEADERS['test']}\n```python\n{block}\n```")
     long_tests = [
         sample(f"l{i}", 0, name=f"h{i}", tests="x = 1\n" * 5 + f"assert h{i}(x) == 2")
         for i in range(3)
