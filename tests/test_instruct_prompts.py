@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -15,14 +16,21 @@ from selfcodealign.instruct.parse import (
 )
 from selfcodealign.instruct.pool import CATEGORIES, load_pool
 from selfcodealign.instruct.prompts import EXAMPLE_HEADER, build_prompt, stop_strings
+from selfcodealign.select.programs import shown_tests
 
 POOL = load_pool()
 
 
-def test_pool_has_21_complete_examples():
+def test_pool_has_21_complete_examples_in_the_papers_mix():
     assert len(POOL) == 21 and len({e.id for e in POOL}) == 21
     categories = Counter(e.category for e in POOL)
     assert set(categories) == set(CATEGORIES)
+    # the reference pool's mix: categories, difficulties, and 6 tests of plain asserts only
+    assert [categories[c] for c in CATEGORIES] == [15, 2, 4]
+    difficulties = Counter(e.difficulty for e in POOL)
+    assert [difficulties[d] for d in ("easy", "medium", "hard")] == [9, 11, 1]
+    plain = [e.id for e in POOL if shown_tests(e.tests, 10**6, random.Random(0)).kind != "test"]
+    assert len(plain) == 6, plain
     for example in POOL:
         assert example.code.startswith("def ") and '"""' in example.code
         assert example.concepts and example.instruction
