@@ -98,3 +98,40 @@ def test_bad_files_are_counted_never_fatal():
     assert record["path"] == "good.py" and record["name"] == "documented"
     assert record["id"] == record["sha1"][:16] and len(record["sha1"]) == 40
     assert record["source"] == "local" and record["lineno"] == 5
+
+
+PYTHON2 = b'''import os
+
+print "starting"
+
+
+def clean(path):
+    """Remove a file if it is there."""
+    if os.path.exists(path):
+        os.remove(path)
+# a comment at the margin inside the file
+
+
+def shout(text):
+    """Print loudly (Python 2 only)."""
+    print text.upper()
+
+
+class Old:
+    pass
+
+
+async def later(x):
+    """Wait for x."""
+    return x
+'''
+
+
+def test_functions_that_parse_alone_are_recovered_from_a_broken_file():
+    counts = StepCounts("extract")
+    records = list(extract_records(iter([SourceFile("local", "py2.py", PYTHON2)]), counts))
+    assert [(r["name"], r["lineno"]) for r in records] == [("clean", 6), ("later", 22)]
+    assert records[0]["seed"].rstrip().endswith("os.remove(path)")
+    assert "class Old" not in records[1]["seed"] and not counts.removed
+    assert counts.extra["files_recovered"] == 1 and counts.extra["functions_recovered"] == 2
+    assert counts.extra["files_parsed"] == 0

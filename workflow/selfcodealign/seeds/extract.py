@@ -1,7 +1,8 @@
 """Extract top-level functions whose first statement is a triple-quoted docstring.
 
-A file that cannot be read, decoded or parsed is counted under its reason and skipped: one bad
-file never stops a shard.
+A file that does not parse as a whole (Python 2, a merge conflict, a truncated file) still gives
+the top-level functions that parse on their own. A file that cannot be read or decoded, or gives
+nothing, is counted under its reason and skipped: one bad file never stops a shard.
 """
 
 from __future__ import annotations
@@ -73,6 +74,38 @@ def functions_with_docstrings(
     return found, without
 
 
+_TOP_LEVEL_DEF = re.compile(r"(?:async[ \t]+)?def[ \t]")
+
+
+def _top_level_chunks(source: str) -> Iterator[tuple[int, str]]:
+    """(first line index, text) of each stretch that starts with a top-level ``def`` and runs
+    up to the next line of other top-level code (blank, indented and comment lines belong to
+    the function)."""
+    lines = source.splitlines(keepends=True)
+    for start, line in enumerate(lines):
+        if not _TOP_LEVEL_DEF.match(line):
+            continue
+        end = start + 1
+        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
+            end += 1
+        yield start, "".join(lines[start:end])
+
+
+def recover_functions(
+    source: str, require_triple_quotes: bool = True
+) -> tuple[list[Function], int]:
+    """The top-level functions of a file that does not parse, each parsed on its own."""
+    found, without = [], 0
+    for start, chunk in _top_level_chunks(source):
+        try:
+            functions, missing = functions_with_docstrings(chunk, require_triple_quotes)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        without += missing
+        found += [Function(f.name, f.lineno + start, f.text) for f in functions]
+    return found, without
+
+
 def seed_record(source: str, path: str, function: Function) -> dict:
     digest = hashlib.sha1(function.text.encode("utf-8", "surrogatepass")).hexdigest()
     return {
@@ -97,7 +130,13 @@ def extract_records(
     ``counts.input`` counts files, ``counts.output`` counts functions.
     """
     extra = counts.extra
-    for key in ("files_parsed", "functions_seen", "functions_without_docstring"):
+    for key in (
+        "files_parsed",
+        "files_recovered",
+        "functions_seen",
+        "functions_without_docstring",
+        "functions_recovered",
+    ):
         extra.setdefault(key, 0)
     for file in files:
         counts.input += 1
@@ -114,13 +153,15 @@ def extract_records(
             continue
         try:
             functions, without = functions_with_docstrings(text, require_triple_quotes)
-        except (SyntaxError, ValueError):
-            counts.removed["syntax_error"] += 1
-            continue
-        except (RecursionError, MemoryError):
-            counts.removed["parser_limit"] += 1
-            continue
-        extra["files_parsed"] += 1
+            extra["files_parsed"] += 1
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            functions, without = recover_functions(text, require_triple_quotes)
+            if not functions and not without:
+                reason = "parser_limit" if isinstance(error, RecursionError | MemoryError) else None
+                counts.removed[reason or "syntax_error"] += 1
+                continue
+            extra["files_recovered"] += 1
+            extra["functions_recovered"] += len(functions)
         extra["functions_seen"] += len(functions) + without
         extra["functions_without_docstring"] += without
         for function in functions:
