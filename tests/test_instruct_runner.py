@@ -159,3 +159,49 @@ def test_rows_written_out_of_order_come_out_sorted_and_a_repeat_is_refused(tmp_p
         twice.write({"row": row})
     with pytest.raises(RuntimeError, match="row 1 written twice"):
         twice.finish()
+
+
+def test_distinct_shots_give_each_sample_its_own_prompt(tiny_model, tmp_path):
+    """I->R with distinct shots: n prompts of one sample per row, each drawing its own example,
+    each sample equal to a one-sample run of that prompt's seed, in any batching."""
+    from selfcodealign.generation import SamplingSettings
+    from selfcodealign.generation.hf import TransformersBackend
+    from selfcodealign.instruct.pool import load_pool
+    from selfcodealign.instruct.prompts import build_prompt, stop_after, stop_strings
+    from selfcodealign.instruct.runner import row_seed, run_shard
+
+    backend = TransformersBackend(str(tiny_model), dtype="float32")
+    rows = [(i, {"id": f"r{i}", "instruction": f"Write `inc{i}(x)` returning x + {i}."})
+            for i in range(3)]  # fmt: skip
+    sampling = {"n": 3, "temperature": 0.8, "top_p": 1.0, "max_tokens": 12}
+
+    def run(name: str, batch_size: int, distinct: bool) -> list[dict]:
+        output = tmp_path / f"{name}.jsonl"
+        run_shard("i2r", rows, backend, pool=load_pool(), shots=1, sampling=sampling, seed=7,
+                  batch_size=batch_size, output=output, fingerprint_parts={},
+                  distinct_shots=distinct)  # fmt: skip
+        return _rows(output)
+
+    one, four = run("b1", 1, True), run("b4", 4, True)
+    assert one == four  # batching changes nothing
+    for record in one:
+        samples = record["samples"]
+        assert [s["sample"] for s in samples] == [0, 1, 2]
+        index = record["row"]
+        for k, sample in enumerate(samples):
+            prompt = build_prompt("i2r", rows[index][1], load_pool(), 1, row_seed(7, index, k, 3))
+            assert sample["prompt_examples"] == list(prompt.example_ids)
+            if (index, k) == (1, 2):  # the same prompt and seed alone give the same answer
+                settings = SamplingSettings.from_config(
+                    {**sampling, "n": 1},
+                    stop=stop_strings("i2r"),
+                    seed=7,
+                    stop_after=stop_after("i2r"),
+                )
+                ((alone,),) = backend.generate([prompt.text], settings, [row_seed(7, 1, 2, 3)])
+                assert alone.text == sample["raw"]
+    drawn = {tuple(s["prompt_examples"]) for r in one for s in r["samples"]}
+    assert len(drawn) > 3  # not one example per row
+    shared = run("shared", 4, False)
+    assert all("prompt_examples" not in s for r in shared for s in r["samples"])
+    assert [len(r["samples"]) for r in shared] == [3, 3, 3]

@@ -39,7 +39,10 @@ def _run(args: argparse.Namespace) -> int:
             backend,
             pool=load_pool(),
             shots=args.settings["shots"],
-            sampling={k: v for k, v in args.settings.items() if k != "shots"},
+            sampling={
+                k: v for k, v in args.settings.items() if k not in ("shots", "distinct_shots")
+            },
+            distinct_shots=args.settings.get("distinct_shots", False),
             seed=args.seed,
             batch_size=args.batch_size,
             output=args.output,

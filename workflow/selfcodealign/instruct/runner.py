@@ -42,8 +42,12 @@ def shard_rows(
             yield index, row
 
 
-def _interpret(mode: str, row: dict, prompt, completions: Sequence[Completion]) -> dict:
-    """The result record of one input row."""
+def _interpret(
+    mode: str, row: dict, prompts: Sequence[Prompt], completions: Sequence[Completion]
+) -> dict:
+    """The result record of one input row: one prompt, or one prompt per sample (I->R with
+    distinct shots, each sample recording its examples)."""
+    prompt = prompts[0]
     out = {**row, "prompt_examples": list(prompt.example_ids)}
     if prompt.property is not None:
         out["category"] = prompt.property.category
@@ -52,6 +56,8 @@ def _interpret(mode: str, row: dict, prompt, completions: Sequence[Completion]) 
         samples = []
         for k, completion in enumerate(completions):
             sample = {"sample": k, "finish_reason": completion.finish_reason}
+            if len(prompts) > 1:
+                sample["prompt_examples"] = list(prompts[k].example_ids)
             if completion.finish_reason == "length":
                 sample["status"] = "truncated"
             else:
@@ -81,6 +87,12 @@ def _interpret(mode: str, row: dict, prompt, completions: Sequence[Completion]) 
     return out
 
 
+def row_seed(seed: int, index: int, copy: int, copies: int) -> int:
+    """The seed of one prompt (and its samples): the row's, or with distinct shots one per
+    copy of the row."""
+    return seed + index if copies == 1 else seed + index * copies + copy
+
+
 def run_shard(
     mode: str,
     rows: Iterable[tuple[int, dict]],
@@ -94,43 +106,73 @@ def run_shard(
     output: str | os.PathLike,
     fingerprint_parts: dict[str, Any],
     total: int | None = None,
+    distinct_shots: bool = False,
 ) -> dict[str, int]:
-    """Generate for every row not yet done; return how many rows ran now and were resumed."""
+    """Generate for every row not yet done; return how many rows ran now and were resumed.
+
+    With ``distinct_shots`` (I->R), a row's ``n`` samples come from ``n`` prompts of one sample
+    each, every prompt with its own examples; the row is written once all of them are back.
+    """
+    copies = sampling.get("n", 1) if (mode == "i2r" and distinct_shots) else 1
+    parts = {"distinct_shots": True} if copies > 1 else {}
     expected = fingerprint(
-        mode=mode, shots=shots, sampling=sampling, seed=seed, **fingerprint_parts
+        mode=mode, shots=shots, sampling=sampling, seed=seed, **parts, **fingerprint_parts
     )
     sink = ResumableOutput(output, expected)
     done = set(sink.done)
     if done:
         log.info("resuming %s: %d rows already done", sink.partial, len(done))
+    per_prompt = {"n": 1, **sampling}
+    if copies > 1:
+        per_prompt["n"] = 1
     settings = SamplingSettings.from_config(
-        {"n": 1, **sampling}, stop=stop_strings(mode), seed=seed, stop_after=stop_after(mode)
+        per_prompt, stop=stop_strings(mode), seed=seed, stop_after=stop_after(mode)
     )
     ran = tokens = 0
     started = time.monotonic()
     bar = progress_bar(total=total, initial=len(done), desc=mode, unit="row")
+    # Copies of a row come back in different batches: held here until the row is complete.
+    waiting: dict[int, dict[int, tuple[Prompt, Completion]]] = {}
 
-    def generate(batch: list[tuple[int, dict, Prompt]]) -> None:
+    def generate(batch: list[tuple[int, dict, int, Prompt]]) -> None:
         nonlocal ran, tokens
-        seeds = [seed + index for index, _, _ in batch]
-        results = backend.generate([prompt.text for _, _, prompt in batch], settings, seeds)
-        for (index, row, prompt), completions in zip(batch, results, strict=True):
-            sink.write({"row": index, **_interpret(mode, row, prompt, completions)})
+        seeds = [row_seed(seed, index, copy, copies) for index, _, copy, _ in batch]
+        results = backend.generate([prompt.text for *_, prompt in batch], settings, seeds)
+        finished = 0
+        for (index, row, copy, prompt), completions in zip(batch, results, strict=True):
             tokens += sum(c.tokens for c in completions)
+            if copies == 1:
+                sink.write({"row": index, **_interpret(mode, row, [prompt], completions)})
+                finished += 1
+                continue
+            (completion,) = completions
+            waiting.setdefault(index, {})[copy] = (prompt, completion)
+            if len(waiting[index]) == copies:
+                copies_back = waiting.pop(index)
+                held = [copies_back[k] for k in range(copies)]
+                prompts, outs = [p for p, _ in held], [c for _, c in held]
+                sink.write({"row": index, **_interpret(mode, row, prompts, outs)})
+                finished += 1
         sink.flush()
-        ran += len(batch)
-        bar.update(len(batch))
+        ran += finished
+        bar.update(finished)
         elapsed = max(time.monotonic() - started, 1e-9)
         bar.set_postfix(tok_s=f"{tokens / elapsed:.1f}", row_s=f"{ran / elapsed:.2f}")
 
-    # Prompts of similar length share a batch, so little of it is padding. Each row's prompt
-    # and seed depend on its index only, so the order changes no result.
+    # Prompts of similar length share a batch, so little of it is padding. Each prompt and its
+    # seed depend on the row's index (and copy) only, so the order changes no result.
     pending = [
-        (index, row, build_prompt(mode, row, pool, shots, seed + index))
+        (
+            index,
+            row,
+            copy,
+            build_prompt(mode, row, pool, shots, row_seed(seed, index, copy, copies)),
+        )
         for index, row in rows
         if index not in done
+        for copy in range(copies)
     ]
-    pending.sort(key=lambda item: len(item[2].text))
+    pending.sort(key=lambda item: len(item[3].text))
     for batch in batched(pending, batch_size):
         generate(batch)
     bar.close()
