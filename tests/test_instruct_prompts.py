@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
+from selfcodealign.generation.base import truncate_at_stop
 from selfcodealign.instruct.parse import (
     Rejected,
     parse_concepts,
@@ -15,7 +16,7 @@ from selfcodealign.instruct.parse import (
     parse_response,
 )
 from selfcodealign.instruct.pool import CATEGORIES, load_pool
-from selfcodealign.instruct.prompts import EXAMPLE_HEADER, build_prompt, stop_strings
+from selfcodealign.instruct.prompts import EXAMPLE_HEADER, build_prompt, stop_after, stop_strings
 from selfcodealign.select.programs import shown_tests
 
 POOL = load_pool()
@@ -136,3 +137,44 @@ def test_response_parsing_keeps_the_first_tests_block_only():
     assert parsed.tests == "assert inc(1) == 2"
     assert parsed.response.startswith("Use a loop.") and parsed.response.endswith("```")
     assert "### Tests" not in parsed.response
+
+
+def test_numbered_headings_number_each_examples_sections():
+    row = {"instruction": "Write `inc(x)` returning x + 1."}
+    plain = build_prompt("i2r", row, POOL, 2, 11)
+    numbered = build_prompt("i2r", row, POOL, 2, 11, headings="numbered")
+    assert numbered.example_ids == plain.example_ids
+    for number in (1, 2):
+        for section in ("Instruction", "Response", "Tests"):
+            assert f"\n### {section} {number}\n" in numbered.text
+    assert numbered.text.endswith(
+        "### Instruction 3\nWrite `inc(x)` returning x + 1.\n\n### Response 3\n"
+    )
+    assert "### Tests\n" not in numbered.text and "both a Response section" in numbered.text
+    # other modes are never numbered
+    assert build_prompt("s2c", SEED_ROW, POOL, 2, 11, headings="numbered") == build_prompt(
+        "s2c", SEED_ROW, POOL, 2, 11
+    )
+    with pytest.raises(ValueError, match="unknown headings"):
+        build_prompt("i2r", row, POOL, 1, 1, headings="roman")
+
+
+ANSWER = "Add one.\n\n```python\ndef inc(x):\n    return x + 1\n```\n\n"
+
+
+def test_numbered_tests_headings_parse_and_stop_the_answer():
+    text = ANSWER + "### Tests 3\n```python\nassert inc(1) == 2\n```\nmore prose"
+    assert parse_response(text).tests == "assert inc(1) == 2"
+    (pattern,) = stop_after("i2r")
+    assert truncate_at_stop(text, (), (pattern,))[0].endswith("assert inc(1) == 2\n```")
+
+
+def test_lenient_parsing_splits_at_a_line_announcing_tests():
+    text = (
+        ANSWER
+        + "We can verify the function with a few checks:\n\n```python\nassert inc(2) == 3\n```"
+    )
+    with pytest.raises(Rejected, match="no_tests_section"):
+        parse_response(text)
+    parsed = parse_response(text, lenient=True)
+    assert parsed.tests == "assert inc(2) == 3" and parsed.response == ANSWER.strip()

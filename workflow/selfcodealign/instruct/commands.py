@@ -17,6 +17,8 @@ MODES = ("s2c", "c2i", "s2i", "i2r")
 # The step each mode runs: also the name of its config section (generation.<step>).
 STEP = {"s2c": "concepts", "c2i": "instructions", "s2i": "instructions", "i2r": "responses"}
 # Fields only useful for debugging a shard; the gathered files leave them out.
+# Settings of how prompts are built, apart from how completions are sampled.
+PROMPT_SETTINGS = ("shots", "distinct_shots", "headings")
 SHARD_ONLY = ("raw", "finish_reason", "status", "samples", "prompt_examples")
 
 
@@ -39,10 +41,9 @@ def _run(args: argparse.Namespace) -> int:
             backend,
             pool=load_pool(),
             shots=args.settings["shots"],
-            sampling={
-                k: v for k, v in args.settings.items() if k not in ("shots", "distinct_shots")
-            },
+            sampling={k: v for k, v in args.settings.items() if k not in PROMPT_SETTINGS},
             distinct_shots=args.settings.get("distinct_shots", False),
+            headings=args.settings.get("headings", "plain"),
             seed=args.seed,
             batch_size=args.batch_size,
             output=args.output,

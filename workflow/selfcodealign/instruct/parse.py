@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 FENCE = "```"
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
-_TESTS_HEADER = re.compile(r"^###\s*Tests\s*$", re.M | re.I)
+# The tests heading, numbered or not ("### Tests", "### Tests 3").
+_TESTS_HEADER = re.compile(r"^###[ \t]*Tests(?:[ \t]+\d+)?[ \t]*$", re.M | re.I)
+# Lenient parsing: a line that starts to say the solution is tested next.
+_TESTS_LEAD = re.compile(
+    r"^(?:to|we can|you can|let's|now,? (?:we|let's))\b[^\n]*?\b(?:test|verify|check)", re.M | re.I
+)
 
 
 class Rejected(ValueError):
@@ -46,12 +51,13 @@ class ParsedResponse:
     tests: str  # the code of the tests block, unfenced
 
 
-def parse_response(text: str) -> ParsedResponse:
-    """Split an I->R completion into the response and its tests block."""
-    headers = list(_TESTS_HEADER.finditer(text))
-    if not headers:
+def parse_response(text: str, lenient: bool = False) -> ParsedResponse:
+    """Split an I->R completion into the response and its tests block. ``lenient`` also takes,
+    when there is no tests heading, a line that announces tests (``We can verify ...``) as the
+    split (the reference's handling of its Llama-3 data)."""
+    header = _TESTS_HEADER.search(text) or (_TESTS_LEAD.search(text) if lenient else None)
+    if header is None:
         raise Rejected("no_tests_section")
-    header = headers[0]
     response, after = text[: header.start()].strip(), text[header.end() :]
     if not code_blocks(response):
         raise Rejected("unclosed_fence_in_response" if FENCE in response else "no_code_in_response")

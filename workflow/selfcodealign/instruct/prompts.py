@@ -9,6 +9,7 @@ at the next header.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,29 +128,55 @@ class Prompt:
     property: Property | None
 
 
+HEADINGS = ("plain", "numbered")
+# Numbered I->R sections (the reference's Llama-3 data): every example's sections carry its
+# number, and the opening line insists on both sections.
+NUMBERED_I2R_NOTE = "Every example has both a Response section and a Tests section."
+_I2R_SECTION = re.compile(r"^(### (?:Instruction|Response|Tests))$", re.M)
+
+
+def _numbered(text: str, number: int) -> str:
+    return _I2R_SECTION.sub(rf"\g<1> {number}", text)
+
+
 def build_prompt(
-    mode: str, row: dict, pool: Sequence[Example], shots: int, row_seed: int
+    mode: str,
+    row: dict,
+    pool: Sequence[Example],
+    shots: int,
+    row_seed: int,
+    headings: str = "plain",
 ) -> Prompt:
-    """The prompt for one input row; everything random comes from ``row_seed``."""
+    """The prompt for one input row; everything random comes from ``row_seed``. With
+    ``numbered`` headings (I->R only), each example's sections carry its number."""
+    if headings not in HEADINGS:
+        raise ValueError(f"unknown headings {headings!r}: one of {HEADINGS}")
+    number_sections = headings == "numbered" and mode == "i2r"
     rng = random.Random(row_seed)
     if shots > len(pool):
         raise ValueError(f"{shots} shots asked but the pool has {len(pool)} examples")
     examples = rng.sample(list(pool), shots)
     prop = sample_property(rng) if mode == "c2i" else None
-    blocks = [SYSTEM[mode]]
+    blocks = [f"{SYSTEM[mode]} {NUMBERED_I2R_NOTE}" if number_sections else SYSTEM[mode]]
     for number, example in enumerate(examples, 1):
-        blocks.append(f"{EXAMPLE_HEADER} {number}\n\n" + "\n\n".join(_render(mode, example)))
+        body = "\n\n".join(_render(mode, example))
+        body = _numbered(body, number) if number_sections else body
+        blocks.append(f"{EXAMPLE_HEADER} {number}\n\n" + body)
     query = _query(mode, row, prop)
-    blocks.append(f"{EXAMPLE_HEADER} {len(examples) + 1}\n\n" + "\n\n".join(query[:-1] + [""]))
-    text = "\n\n".join(blocks) + query[-1]
-    return Prompt(text, tuple(e.id for e in examples), prop)
+    last = len(examples) + 1
+    query_text = "\n\n".join(query[:-1] + [""]) + query[-1]
+    if number_sections:
+        query_text = _numbered(query_text, last)
+    blocks.append(f"{EXAMPLE_HEADER} {last}\n\n" + query_text)
+    return Prompt("\n\n".join(blocks), tuple(e.id for e in examples), prop)
 
 
 def stop_after(mode: str) -> tuple[str, ...]:
     """Patterns a completion ends after: an I->R answer is complete once its tests block closes
-    (without this, a model that goes on writing runs to the token limit and is discarded)."""
+    (without this, a model that goes on writing runs to the token limit and is discarded). The
+    tests heading may carry an example number."""
     if mode == "i2r":
-        return (r"^###[ \t]*Tests[ \t]*\n\s*```[^\n]*\n[\s\S]*?```",)
+        return (r"^###[ \t]*Tests(?:[ \t]+\d+)?[ \t]*\n\s*```[^\n]*\n[\s\S]*?```",)
     return ()
 
 

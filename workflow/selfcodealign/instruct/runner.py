@@ -43,7 +43,11 @@ def shard_rows(
 
 
 def _interpret(
-    mode: str, row: dict, prompts: Sequence[Prompt], completions: Sequence[Completion]
+    mode: str,
+    row: dict,
+    prompts: Sequence[Prompt],
+    completions: Sequence[Completion],
+    lenient: bool = False,
 ) -> dict:
     """The result record of one input row: one prompt, or one prompt per sample (I->R with
     distinct shots, each sample recording its examples)."""
@@ -62,7 +66,7 @@ def _interpret(
                 sample["status"] = "truncated"
             else:
                 try:
-                    parsed = parse_response(completion.text)
+                    parsed = parse_response(completion.text, lenient)
                     sample.update(status="ok", response=parsed.response, tests=parsed.tests)
                 except Rejected as rejection:
                     sample["status"] = rejection.reason
@@ -107,6 +111,7 @@ def run_shard(
     fingerprint_parts: dict[str, Any],
     total: int | None = None,
     distinct_shots: bool = False,
+    headings: str = "plain",
 ) -> dict[str, int]:
     """Generate for every row not yet done; return how many rows ran now and were resumed.
 
@@ -114,7 +119,11 @@ def run_shard(
     each, every prompt with its own examples; the row is written once all of them are back.
     """
     copies = sampling.get("n", 1) if (mode == "i2r" and distinct_shots) else 1
+    # Only settings away from the default enter the fingerprint: older partial files resume.
     parts = {"distinct_shots": True} if copies > 1 else {}
+    if headings != "plain":
+        parts["headings"] = headings
+    lenient = headings == "numbered"
     expected = fingerprint(
         mode=mode, shots=shots, sampling=sampling, seed=seed, **parts, **fingerprint_parts
     )
@@ -142,7 +151,8 @@ def run_shard(
         for (index, row, copy, prompt), completions in zip(batch, results, strict=True):
             tokens += sum(c.tokens for c in completions)
             if copies == 1:
-                sink.write({"row": index, **_interpret(mode, row, [prompt], completions)})
+                record = _interpret(mode, row, [prompt], completions, lenient)
+                sink.write({"row": index, **record})
                 finished += 1
                 continue
             (completion,) = completions
@@ -151,7 +161,7 @@ def run_shard(
                 copies_back = waiting.pop(index)
                 held = [copies_back[k] for k in range(copies)]
                 prompts, outs = [p for p, _ in held], [c for _, c in held]
-                sink.write({"row": index, **_interpret(mode, row, prompts, outs)})
+                sink.write({"row": index, **_interpret(mode, row, prompts, outs, lenient)})
                 finished += 1
         sink.flush()
         ran += finished
@@ -166,7 +176,7 @@ def run_shard(
             index,
             row,
             copy,
-            build_prompt(mode, row, pool, shots, row_seed(seed, index, copy, copies)),
+            build_prompt(mode, row, pool, shots, row_seed(seed, index, copy, copies), headings),
         )
         for index, row in rows
         if index not in done
