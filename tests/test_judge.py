@@ -6,16 +6,35 @@ import pytest
 from selfcodealign.config import validate_section
 from selfcodealign.funnel import StepCounts
 from selfcodealign.generation import Backend, Completion, SamplingSettings
-from selfcodealign.seeds.judge import build_prompt, judge_records, load_judge_prompt, parse_verdict
+from selfcodealign.seeds.judge import (
+    build_prompt,
+    judge_records,
+    load_judge_prompt,
+    parse_verdict,
+    split_docstring,
+)
 
 SETTINGS = validate_section({"batch_size": 2}, "seeds", "judge")
 FUNCTION = 'def half(x):\n    """Return half of x."""\n    return x / 2\n'
 
 
-def test_prompt_has_seven_examples_four_good_three_bad():
+def test_prompt_has_four_good_and_five_bad_examples_two_of_them_mismatched():
     prompt = load_judge_prompt()
     answers = [example["answer"] for example in prompt["examples"]]
-    assert sorted(answers) == ["No"] * 3 + ["Yes"] * 4
+    assert sorted(answers) == ["No"] * 5 + ["Yes"] * 4
+    # every example has a docstring to show apart from its code
+    assert all(split_docstring(e["function"])[1] for e in prompt["examples"])
+    mismatched = [e for e in prompt["examples"] if "def top_scores" in e["function"]]
+    assert mismatched and mismatched[0]["answer"] == "No"
+
+
+def test_the_docstring_is_shown_apart_from_the_code():
+    code, docstring = split_docstring(
+        'def area(w, h):\n    """Area of a\n    rectangle."""\n    return w * h\n'
+    )
+    assert code == "def area(w, h):\n    return w * h\n"
+    assert docstring == "Area of a\nrectangle."
+    assert split_docstring("def f(:\n") == ("def f(:\n", "")
 
 
 def test_prompt_is_deterministic_per_row_and_shuffled_across_rows():
@@ -24,16 +43,26 @@ def test_prompt_is_deterministic_per_row_and_shuffled_across_rows():
     orders = {build_prompt(FUNCTION, row_seed=3407 + i) for i in range(20)}
     assert len(orders) > 10
     question = load_judge_prompt()["question"]
-    # seven answered examples, then the query left for the model to answer
-    assert first.count(question) == 8
-    assert first.endswith(f"return x / 2\n```\n{question}")
+    # nine answered examples, then the query left for the model to answer
+    assert first.count(question) == 10
+    assert first.endswith(f"return x / 2\n```\nDocstring:\nReturn half of x.\n\n{question}")
 
 
 @pytest.mark.parametrize(
     ("text", "verdict"),
-    [(" Yes", "yes"), ("yes.", "yes"), (" No\n", "no"), ("Maybe", "unclear"), ("", "unclear")],
+    [
+        (" Yes", "yes"),
+        ("yes.", "yes"),
+        (" No\n", "no"),
+        ("Yes, yes, no", "yes"),
+        ("No. Yes? No", "no"),
+        ("Yes no", "unclear"),
+        ("Maybe", "unclear"),
+        ("", "unclear"),
+        ("Nothing", "unclear"),  # "no" only as a word
+    ],
 )
-def test_verdict_parsing(text, verdict):
+def test_verdict_is_the_majority_of_yes_and_no(text, verdict):
     assert parse_verdict(text) == verdict
 
 

@@ -1,12 +1,18 @@
-"""Docstring-quality judge: the base model decides, few-shot, whether a docstring is useful.
+"""Docstring-quality judge: the base model decides, few-shot, whether a docstring is enough to
+re-implement its function and agrees with the code.
 
-Greedy decoding, a few tokens, stop at newline; a seed is kept on "Yes". Any other answer is
-counted under its own reason so that nothing is dropped silently.
+Each function is shown as its code without the docstring, then the docstring apart. Greedy
+decoding, a few tokens, stop at newline; a seed is kept when its answer says "yes" more often
+than "no" (the reference's majority rule). Any other answer is counted under its own reason so
+that nothing is dropped silently.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import random
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -30,8 +36,28 @@ def load_judge_prompt(path: str = str(PROMPT_PATH)) -> dict[str, Any]:
     return prompt
 
 
+def split_docstring(function: str) -> tuple[str, str]:
+    """(the function's code without its docstring, the docstring's text); the code unchanged and
+    an empty docstring when there is none or the code does not parse."""
+    try:
+        node = ast.parse(function).body[0]
+    except (SyntaxError, IndexError):
+        return function, ""
+    first = node.body[0] if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else None
+    if not (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return function, ""
+    lines = function.splitlines(keepends=True)
+    code = "".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
+    return code, inspect.cleandoc(first.value.value)
+
+
 def _block(function: str, question: str) -> str:
-    return f"```python\n{function.rstrip()}\n```\n{question}"
+    code, docstring = split_docstring(function)
+    return f"```python\n{code.rstrip()}\n```\nDocstring:\n{docstring}\n\n{question}"
 
 
 def build_prompt(function: str, row_seed: int, prompt: dict[str, Any] | None = None) -> str:
@@ -47,10 +73,11 @@ def build_prompt(function: str, row_seed: int, prompt: dict[str, Any] | None = N
 
 
 def parse_verdict(text: str) -> str:
-    """``yes``, ``no`` or ``unclear`` from the model's few tokens."""
-    words = text.strip().split()
-    first = words[0].strip(".,:;!\"'").lower() if words else ""
-    return first if first in ("yes", "no") else "unclear"
+    """``yes`` or ``no``, whichever word the model's few tokens hold more often, else
+    ``unclear``."""
+    words = re.findall(r"[a-z]+", text.lower())
+    yes, no = words.count("yes"), words.count("no")
+    return "yes" if yes > no else "no" if no > yes else "unclear"
 
 
 def judge_records(
