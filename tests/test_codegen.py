@@ -12,20 +12,16 @@ from pathlib import Path
 
 import pytest
 from conftest import HUMANEVALPLUS_MINI, REPO
-
-pytest.importorskip("evalplus")
-pytest.importorskip("transformers")
-
-from selfcodealign.evaluate.codegen import generate_samples  # noqa: E402
-from selfcodealign.evaluate.datasets import load_dataset  # noqa: E402
-from selfcodealign.evaluate.prompts import (  # noqa: E402
+from selfcodealign.evaluate.codegen import generate_samples
+from selfcodealign.evaluate.datasets import load_dataset
+from selfcodealign.evaluate.prompts import (
     EVALPLUS_INSTRUCTION,
     PAPER_HEADER,
     build_prompt,
     to_solution,
 )
-from selfcodealign.generation.hf import TransformersBackend  # noqa: E402
-from selfcodealign.train.prompt import RESPONSE_HEADER, attach_chat_template  # noqa: E402
+from selfcodealign.generation.hf import TransformersBackend
+from selfcodealign.train.prompt import RESPONSE_HEADER, attach_chat_template
 
 MINI_MD5 = "401e75ad986361dccc7afecb4121e295"
 TASK = {
@@ -41,8 +37,6 @@ SUBSET = 24  # tasks: the tiny model's long prompts make every task cost on CPU
 @pytest.fixture(scope="module")
 def subset(tmp_path_factory) -> tuple[Path, str]:
     """The first tasks of HumanEval+ Mini as their own dataset file, and its md5."""
-    if not HUMANEVALPLUS_MINI.exists():
-        pytest.skip(f"HumanEval+ Mini not found at {HUMANEVALPLUS_MINI}")
     lines = load_dataset("humaneval", HUMANEVALPLUS_MINI, MINI_MD5).content.splitlines(True)
     path = tmp_path_factory.mktemp("subset") / "HumanEvalPlus-Mini-v0.1.10.jsonl"
     path.write_bytes(b"".join(lines[:SUBSET]))
@@ -276,8 +270,6 @@ def test_codegen_then_evaluate_records_scores_with_provenance(chat_model, subset
 
 
 def test_a_pinned_sha256_mismatch_stops_the_fetch(tmp_path):
-    if not HUMANEVALPLUS_MINI.exists():
-        pytest.skip("HumanEval+ Mini not found")
     pin = {"version": "v0.1.10", "sha256": "0" * 64, "path": str(HUMANEVALPLUS_MINI)}
     out = tmp_path / "humaneval.jsonl"
     fetched = cli("benchmark-data", "--benchmark", "humaneval", "--pin", json.dumps(pin),

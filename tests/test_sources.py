@@ -49,7 +49,8 @@ def test_local_source_needs_a_directory(tmp_path):
 
 def test_hf_source_streams_and_shards_a_dataset(tmp_path):
     """The real `datasets` streaming path, on a local parquet dataset of four files."""
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     data = tmp_path / "ds" / "data" / "python"
     data.mkdir(parents=True)
     for part in range(4):
