@@ -15,7 +15,6 @@ from conftest import HUMANEVALPLUS_MINI, REPO
 from selfcodealign.evaluate.codegen import generate_samples
 from selfcodealign.evaluate.datasets import load_dataset
 from selfcodealign.evaluate.prompts import (
-    EVALPLUS_INSTRUCTION,
     PAPER_HEADER,
     build_prompt,
     to_solution,
@@ -113,12 +112,42 @@ def test_paper_mbpp_prompt_is_description_then_fenced_assertion(tiny_model, task
     assert prompt.stop == ("\n```",)
 
 
-def test_evalplus_prompt_uses_evalplus_prefixes(tiny_model):
+def _installed_evalplus_chat_settings() -> tuple[dict[str, str], list[str]]:
+    """The default prefixes and the chat stop strings, read from the installed EvalPlus's own
+    source (they are local variables there, not importable names)."""
+    import ast
+    import inspect
+
+    import evalplus.codegen
+    import evalplus.provider.hf
+
+    prefixes: dict[str, str] = {}
+    for node in ast.walk(ast.parse(inspect.getsource(evalplus.codegen.run_codegen))):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("instruction_prefix", "response_prefix") and name not in prefixes:
+                prefixes[name] = ast.literal_eval(node.value)  # the first: the default
+    stops = [
+        ast.literal_eval(node.value)
+        for node in ast.walk(ast.parse(inspect.getsource(evalplus.provider.hf)))
+        if isinstance(node, ast.AugAssign)
+        and getattr(node.target, "attr", None) == "eos"
+        and isinstance(node.value, ast.List)  # the chat stops (a call adds base-model ones)
+    ]
+    return prefixes, [stop for group in stops for stop in group]
+
+
+def test_evalplus_prompt_uses_the_installed_evalplus_prefixes_and_stops(tiny_model):
+    from evalplus.provider.utility import EOS
+
+    prefixes, chat_stops = _installed_evalplus_chat_settings()
+    assert set(prefixes) == {"instruction_prefix", "response_prefix"} and chat_stops
     prompt = build_prompt(TASK, "evalplus", "humaneval", tokenizer_of(tiny_model, chat=True))
     assert prompt.style == "chat"
-    assert EVALPLUS_INSTRUCTION in prompt.text and PAPER_HEADER not in prompt.text
+    assert prefixes["instruction_prefix"] in prompt.text and PAPER_HEADER not in prompt.text
+    assert prefixes["response_prefix"] in prompt.text
     assert prompt.text.endswith("```python\n")
-    assert "\n```\n" in prompt.stop
+    assert prompt.stop == (*EOS, *chat_stops)
 
 
 @pytest.mark.parametrize("convention", ["paper", "evalplus"])

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,9 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch  # noqa: E402
-from selfcodealign.train.batching import BatchError, plan_batch  # noqa: E402
-from selfcodealign.train.prompt import (  # noqa: E402
+import torch
+from conftest import SHARED
+from selfcodealign.train.batching import BatchError, plan_batch
+from selfcodealign.train.prompt import (
     IGNORE_INDEX,
     SYSTEM,
     attach_chat_template,
@@ -27,7 +29,7 @@ from selfcodealign.train.prompt import (  # noqa: E402
     format_prompt,
     tokenize_example,
 )
-from transformers import TrainerCallback  # noqa: E402
+from transformers import TrainerCallback
 
 REPO = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -83,10 +85,45 @@ def settings(**overrides) -> dict:
     return {**validate_section({}, "finetune"), **QUICK, **overrides}
 
 
+# SPEC.md, "Instruction tuning", as written there (checked against the file when it is beside
+# the repository): the paper recipe's numbers are read from this text.
+SPEC_RECIPE = (
+    "Full fine-tuning (paper), bf16, Adafactor, lr 1e-5 for self-generated data (2e-5 for data\n"
+    "  from another model), linear schedule, warmup ratio 0.05, effective batch 64, max length "
+    "1280,\n  dropout forced to 0"
+)
+
+
+def spec_recipe() -> dict:
+    text = " ".join(SPEC_RECIPE.split())
+    number = lambda pattern: float(re.search(pattern, text).group(1))  # noqa: E731
+    return {
+        "method": "full" if text.startswith("Full fine-tuning") else "lora",
+        "optimizer": "adafactor" if "Adafactor" in text else None,
+        "lr_scheduler": re.search(r"(\w+) schedule", text).group(1),
+        "warmup_ratio": number(r"warmup ratio ([\d.]+)"),
+        "effective_batch_size": int(number(r"effective batch (\d+)")),
+        "max_length": int(number(r"max length (\d+)")),
+        "dropout": number(r"dropout forced to ([\d.]+)"),
+        "learning_rates": (number(r"lr ([\d.e-]+) for self"), number(r"\(([\d.e-]+) for data")),
+    }
+
+
 def test_schema_defaults_are_the_paper_recipe():
     from selfcodealign.config import validate_section
+    from selfcodealign.experiments import OTHER_DATA_LR, SELF_DATA_LR
 
-    assert validate_section({}, "finetune") == PAPER
+    spec_md = SHARED / "SPEC.md"
+    if spec_md.exists():
+        assert " ".join(SPEC_RECIPE.split()) in " ".join(spec_md.read_text().split())
+    expected = spec_recipe()
+    defaults = validate_section({}, "finetune")
+    for key, value in expected.items():
+        if key != "learning_rates":
+            assert defaults[key] == value, key
+    assert expected["learning_rates"] == (SELF_DATA_LR, OTHER_DATA_LR)
+    assert defaults["max_grad_norm"] is None  # "no gradient clipping"
+    assert defaults == PAPER
 
 
 # --- prompt, label mask, chat template -------------------------------------------------------
