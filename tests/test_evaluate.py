@@ -239,8 +239,9 @@ def test_solution_assembly_the_papers_way_and_the_sanitized_way(mini, problems, 
     scored = [json.loads(line) for line in (tmp_path / "prompt_plus_code" / "samples.jsonl").open()]
     by_task = {row["task_id"]: row["solution"] for row in scored}
     assert by_task[body_only] == problems[0]["prompt"] + problems[0]["canonical_solution"]
+    old_rows = [{"task_id": p["task_id"], "solution": "x"} for p in problems]
     with pytest.raises(ValueError, match="no 'completion'"):
         score_samples(
-            write_samples(tmp_path / "old.jsonl", [{"task_id": "HumanEval/0", "solution": "x"}]),
+            write_samples(tmp_path / "old.jsonl", old_rows),
             dataset, tmp_path / "old", solution="prompt_plus_code",
         )  # fmt: skip

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from selfcodealign.cli_args import resolve_section
 from selfcodealign.config import ConfigError, validate_section
 from selfcodealign.evaluate.datasets import DatasetHashMismatch
+from selfcodealign.jsonl import BadInput
 
 log = logging.getLogger("selfcodealign")
 
@@ -92,6 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         if section:
             args.settings = validate_section(args.settings, *section)
         return func(args) or 0
-    except (ConfigError, DatasetHashMismatch) as error:
+    except (ConfigError, DatasetHashMismatch, BadInput) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

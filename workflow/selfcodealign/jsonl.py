@@ -17,16 +17,28 @@ from typing import IO, Any, TypeVar
 T = TypeVar("T")
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Yield the objects of a JSONL file, one per non-empty line."""
+class BadInput(ValueError):
+    """An input file that is not what a step reads; the message names the file and line."""
+
+
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """Yield the objects of a JSONL file, one per non-empty line; a line that is not a JSON
+    object, or lacks a ``required`` field, is a ``BadInput`` naming the file and line."""
+    required = tuple(required)
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: not a JSON object: {error}") from error
+                raise BadInput(f"{path}:{line_number}: not a JSON object: {error}") from error
+            if not isinstance(record, dict):
+                raise BadInput(f"{path}:{line_number}: not a JSON object: {line.strip()[:60]}")
+            missing = [name for name in required if name not in record]
+            if missing:
+                raise BadInput(f"{path}:{line_number}: no {', '.join(map(repr, missing))} field")
+            yield record
 
 
 def dumps(record: dict[str, Any]) -> str:

@@ -18,11 +18,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from selfcodealign.evaluate.datasets import Dataset, evalplus_env
-from selfcodealign.jsonl import read_jsonl, write_jsonl
+from selfcodealign.jsonl import BadInput, read_jsonl, write_jsonl
 from selfcodealign.resumable import file_digest
 from selfcodealign.sandbox.isolation import bwrap_command, require
 
@@ -107,10 +108,27 @@ def fenced_code(completion: str) -> str:
     return completion.split("```python")[-1].split("```")[0]
 
 
+def check_tasks(rows: list[dict[str, Any]], dataset: Dataset) -> None:
+    """One sample per task of the dataset, no more and no other (EvalPlus would otherwise stop
+    with an assertion, or score what it finds)."""
+    seen = Counter(row.get("task_id") for row in rows)
+    repeated = sorted(str(task) for task, count in seen.items() if count > 1)
+    unknown = sorted(str(task) for task in seen if task not in dataset.tasks)
+    missing = [task for task in dataset.tasks if task not in seen]
+    problems = [
+        f"{label}: {', '.join(tasks[:5])}{' ...' if len(tasks) > 5 else ''} ({len(tasks)})"
+        for label, tasks in (("repeated", repeated), ("unknown", unknown), ("missing", missing))
+        if tasks
+    ]
+    if problems:
+        raise BadInput(f"samples do not match {dataset.name}: " + "; ".join(problems))
+
+
 def assembled(rows: list[dict[str, Any]], dataset: Dataset, how: str) -> list[dict[str, Any]]:
     """Samples with the solution EvalPlus scores: ``sanitized`` keeps codegen's (EvalPlus's
     sanitizer on the completion); ``prompt_plus_code`` is the task's prompt followed by the
     completion's fenced code, unsanitized, as the paper's evaluation scored it."""
+    check_tasks(rows, dataset)
     if how == "sanitized":
         return rows
     if how != "prompt_plus_code":

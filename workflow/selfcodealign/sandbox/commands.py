@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
             key="index",
         )
         done = len(sink.done)
-        total = sum(1 for _ in read_jsonl(args.input))
+        # Read through once first: a bad row stops the job before any program runs.
+        total = sum(1 for _ in read_jsonl(args.input, required=("id", "code")))
         log.info("sandbox: %d programs, %d done before, isolation %s", total, done, pool.isolation)
         programs = (
             (row["id"], row["code"])

@@ -18,6 +18,10 @@ from selfcodealign.progress import progress_bar
 log = logging.getLogger(__name__)
 
 
+# What execution reads of each response sample.
+SAMPLE_FIELDS = ("id", "instruction_id", "response", "tests")
+
+
 def _execute(args: argparse.Namespace) -> int:
     from selfcodealign.instruct.runner import shard_rows
     from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
@@ -47,7 +51,9 @@ def _execute(args: argparse.Namespace) -> int:
         done = set(sink.done)
         samples = (
             (index, row)
-            for index, row in shard_rows(read_jsonl(args.input), args.shard, args.shards, None)
+            for index, row in shard_rows(
+                read_jsonl(args.input, required=SAMPLE_FIELDS), args.shard, args.shards, None
+            )
             if index not in done
         )
         bar = progress_bar(initial=len(done), unit="prog")
