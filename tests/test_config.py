@@ -96,7 +96,11 @@ def test_a_key_given_twice_in_one_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("", "the config file is empty"), ("- a\n- b\n", "is a list, not a mapping")],
+    [
+        ("", "the config file is empty"),
+        ("- a\n- b\n", "is a list, not a mapping"),
+        ("seed: [1, 2\nmodels: {}\n", "not valid YAML"),
+    ],
 )
 def test_an_empty_or_non_mapping_file_is_refused(tmp_path, text, problem):
     path = tmp_path / "bad.yaml"

@@ -492,6 +492,17 @@ def test_enough_pairs_train_and_clear_an_old_marker(base_model, sft_jsonl, tmp_p
     assert skip.read_marker(output) is None
 
 
+@pytest.mark.skipif(CUDA, reason="checks the CPU-only refusal")
+def test_bf16_without_a_gpu_is_refused_and_auto_is_off(base_model, sft_jsonl, tmp_path):
+    from selfcodealign.train.finetune import finetune
+    from selfcodealign.train.model import use_bf16
+
+    assert use_bf16("auto") is False and use_bf16(False) is False
+    with pytest.raises(ValueError, match="bf16 is true but no GPU with bf16 support is visible"):
+        finetune(settings(bf16=True), str(base_model), str(sft_jsonl), tmp_path / "model")
+    assert not (tmp_path / "model" / "model.safetensors").exists()
+
+
 def test_skip_check_and_marker(tmp_path):
     from selfcodealign.train import skip
 
