@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -201,24 +203,6 @@ def test_sanitizing_keeps_the_function_and_drops_stray_code(tiny_model):
     assert raw == completion
 
 
-class Interrupted(Exception):
-    pass
-
-
-class DiesAfter(TransformersBackend):
-    """The real backend, killed after ``calls`` generate calls (as a preempted job is)."""
-
-    def __init__(self, model: Path, calls: int):
-        super().__init__(str(model))
-        self.calls = calls
-
-    def generate(self, prompts, sampling, seeds=None):
-        if self.calls == 0:
-            raise Interrupted
-        self.calls -= 1
-        return super().generate(prompts, sampling, seeds)
-
-
 def run_codegen(mini, model: Path, output: Path, backend, convention="paper") -> dict:
     return generate_samples(
         mini,
@@ -232,7 +216,7 @@ def run_codegen(mini, model: Path, output: Path, backend, convention="paper") ->
     )
 
 
-def test_samples_cover_every_task_in_order_and_a_killed_run_resumes(mini, chat_model, tmp_path):
+def test_samples_cover_every_task_in_order(mini, chat_model, tmp_path):
     whole = tmp_path / "whole.jsonl"
     run = run_codegen(mini, chat_model, whole, TransformersBackend(str(chat_model)))
     rows = [json.loads(line) for line in whole.read_text().splitlines()]
@@ -240,15 +224,44 @@ def test_samples_cover_every_task_in_order_and_a_killed_run_resumes(mini, chat_m
     assert all({"solution", "raw_solution", "finish_reason", "tokens"} <= set(row) for row in rows)
     assert run["tasks"] == SUBSET and sum(run["finish_reasons"].values()) == SUBSET
 
+
+def test_a_codegen_job_killed_for_real_resumes_to_the_same_file(chat_model, subset, tmp_path):
+    """SIGKILL mid-run (as a scheduler does at the time limit), then the same command again:
+    the rows done are kept, and the file equals an uninterrupted run's byte for byte."""
+    path, md5 = subset
+    pin = {"version": "v0.1.10", "md5": md5, "path": str(path)}
+    data = tmp_path / "humaneval.jsonl"
+    assert cli("benchmark-data", "--benchmark", "humaneval", "--pin", json.dumps(pin),
+               "--output", str(data)).returncode == 0  # fmt: skip
+    settings = {"backend": "transformers", "max_tokens": 24, "batch_size": 2, "gpus": 0}
+
+    def command(output: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "selfcodealign", "codegen", "--settings", json.dumps(settings),
+            "--benchmark", "humaneval", "--pin", json.dumps(pin), "--dataset", str(data),
+            "--model", json.dumps({"name": str(chat_model)}), "--model-kind", "finetuned",
+            "--prompt", "paper", "--output", str(output), "--meta", f"{output}.meta.json",
+        ]  # fmt: skip
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    whole = tmp_path / "whole.jsonl"
+    assert subprocess.run(command(whole), env=env, capture_output=True).returncode == 0
     resumed = tmp_path / "resumed.jsonl"
-    with pytest.raises(Interrupted):
-        run_codegen(mini, chat_model, resumed, DiesAfter(chat_model, calls=2))
-    assert not resumed.exists()
     partial = resumed.with_name(resumed.name + ".partial")
-    assert len(partial.read_text().splitlines()) == 1 + 20  # fingerprint line + two batches
-    again = run_codegen(mini, chat_model, resumed, TransformersBackend(str(chat_model)))
-    assert again["tasks_resumed"] == 20
-    # greedy: the resumed file is the uninterrupted one, byte for byte
+    job = subprocess.Popen(command(resumed), env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if partial.exists() and partial.read_text().count("\n") >= 1 + 4:  # fingerprint + rows
+            break
+        time.sleep(0.02)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL and not resumed.exists()
+    done = partial.read_text().count("\n") - 1
+    assert 4 <= done < SUBSET, done
+    again = subprocess.run(command(resumed), env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{done} of {SUBSET} tasks already done" in again.stderr
     assert resumed.read_bytes() == whole.read_bytes()
 
 

@@ -586,7 +586,8 @@ def test_resume_after_kill(base_model, sft_jsonl, tmp_path):
 
 
 def test_two_processes_share_the_effective_batch(base_model, sft_jsonl, tmp_path):
-    """Two CPU processes (torchrun, gloo): half the accumulation, one log, one model."""
+    """Two CPU processes through ``accelerate launch`` (gloo): half the accumulation, one log,
+    one model."""
     import socket
 
     with socket.socket() as sock:
@@ -594,9 +595,11 @@ def test_two_processes_share_the_effective_batch(base_model, sft_jsonl, tmp_path
         port = sock.getsockname()[1]
     output = tmp_path / "model"
     run = settings(max_steps=2, per_device_batch_size=1)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    command += ["--master_port", str(port), *_train_args(run, base_model, sft_jsonl, output)]
-    env = {**_env(), "ACCELERATE_USE_CPU": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    command += ["--num_processes", "2", "--num_machines", "1", "--main_process_port", str(port)]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += _train_args(run, base_model, sft_jsonl, output)
+    env = {**_env(), "ACCELERATE_USE_CPU": "1"}  # the same launcher, on CPU (gloo)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((output / "training.json").read_text())
