@@ -9,9 +9,16 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: demo test lint unit test-vllm install install-vllm clean
+.PHONY: demo test lint unit test-vllm install install-vllm install-profile clean
 
 install: $(BIN)/.installed
+
+# The SLURM profile, installed by name: `snakemake --profile slurm` then finds it. Edit the
+# installed copy for your cluster (account, partitions); see the comments in it.
+SLURM_PROFILE := $(HOME)/.config/snakemake/slurm/config.yaml
+install-profile:
+	@if [ -e $(SLURM_PROFILE) ]; then echo "$(SLURM_PROFILE) exists: left as it is"; \
+	else install -D -m 644 profiles/slurm/config.yaml $(SLURM_PROFILE) && echo "installed $(SLURM_PROFILE)"; fi
 
 # torch first, pinned: this version is the lean CPU build on the project's CPU machines.
 # bubblewrap isolates the sandbox; as root on Debian/Ubuntu it is installed with apt.
