@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 from selfcodealign.sandbox import Limits, SandboxPool
-from selfcodealign.sandbox.isolation import bwrap_works, pids_cgroup_root
+from selfcodealign.sandbox.isolation import bwrap_works, pids_cgroup_root, python_paths
 
 TIMEOUT_S = 3.0
 MEMORY_MB = 512
@@ -457,6 +457,62 @@ def test_writes_outside_the_workdir_create_nothing(pool, tmp_path, outside_dir):
         assert not target.exists()
         assert not Path(f"{target}.d").exists()
     assert list(outside_dir.iterdir()) == []
+
+
+@needs_bwrap
+def test_credentials_on_the_host_are_not_there(pool, outside_dir):
+    """A program looks for tokens and keys where they live on a cluster: the home directory and
+    its caches, another user's directory, /etc. None of it is in the sandbox at all."""
+    cache = Path.home() / ".cache" / f"sca-sandbox-test-{uuid.uuid4().hex}"
+    cache.mkdir(parents=True)
+    try:
+        (cache / "token").write_text(SECRET)
+        (outside_dir / "id_ed25519").write_text(SECRET)
+        files = [
+            str(cache / "token"),
+            str(outside_dir / "id_ed25519"),
+            str(Path.home() / ".ssh" / "id_rsa"),
+            "/etc/munge/munge.key",
+            "/etc/shadow",
+            "/etc/hostname",
+        ]
+        # Directories hold at most the way to the interpreter (/root/.pyenv for a pyenv Python).
+        directories = [str(Path.home()), str(Path.home() / ".cache"), "/var/tmp", "/home"]
+        program = code(
+            f"""
+            import os
+            seen = []
+            for path in {files!r}:
+                try:
+                    seen.append((path, open(path).read()))
+                except OSError:
+                    pass
+            allowed = {python_paths()!r}
+            for path in {directories!r}:
+                try:
+                    entries = os.listdir(path)
+                except OSError:
+                    continue
+                for entry in entries:
+                    full = os.path.join(path, entry)
+                    if not any(p == full or p.startswith(full + "/") for p in allowed):
+                        seen.append((path, entry))
+            print(seen)
+            assert not seen, seen
+            """
+        )
+        result = run_one(pool, program)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    assert result["status"] == "passed", result
+    assert SECRET not in result["output"]
+
+
+@needs_bwrap
+def test_python_and_its_packages_still_import(pool):
+    program = "import json, sqlite3, ssl, decimal, numpy\nassert numpy.ones(2).sum() == 2\n"
+    result = run_one(pool, program)
+    assert result["status"] == "passed", result
 
 
 @needs_bwrap

@@ -173,8 +173,7 @@ def score_samples(
     )
     if used == "bwrap":
         command = [
-            *bwrap_command(256),
-            "--bind", str(run_dir), str(run_dir),
+            *bwrap_command(256, writable=[str(run_dir)]),
             "--chdir", str(run_dir),
             *command,
         ]  # fmt: skip

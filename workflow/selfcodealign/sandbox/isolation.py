@@ -1,11 +1,14 @@
 """Which isolation is available: bubblewrap, the rule's Apptainer container, or processes only.
 
-bubblewrap gives each worker a read-only view of the file system (a private, size-limited
-/tmp), no network, and private PID/IPC/UTS namespaces. Inside an Apptainer container, the
-container provides the file-system and network isolation (the cluster profile runs it with
-``--containall --net --network none``). Without either, programs still get their own session,
-limits and user, but can read the file system and reach the network: the sandbox refuses that
-unless asked explicitly.
+bubblewrap gives each worker a file system that holds only what Python needs, read-only: the
+system's programs and libraries (/usr and its links), a few files of /etc (the loader cache,
+time zone, users and groups), this interpreter and its packages, and the workflow's package.
+Home directories, caches, credentials and other users' data are not there at all. /tmp is a
+private, size-limited tmpfs; there is no network, and PID/IPC/UTS namespaces are private.
+Inside an Apptainer container, the container provides the file-system and network isolation
+(the cluster profile runs it with ``--containall --net --network none``). Without either,
+programs still get their own session, limits and user, but can read the file system and reach
+the network: the sandbox refuses that unless asked explicitly.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import cache
 
 BWRAP_FLAGS = [
@@ -21,43 +25,76 @@ BWRAP_FLAGS = [
     "--cap-drop", "ALL",  # even as root inside: no remounting, no raising limits
     "--die-with-parent",
     "--new-session",
-    "--ro-bind", "/", "/",
     "--dev", "/dev",
     "--proc", "/proc",
 ]  # fmt: skip
+# The system's programs and libraries (on merged-/usr systems the others are links into /usr).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# What of /etc programs need: the dynamic loader's cache, the time zone, users and groups (no
+# secrets there), and the links of Debian's alternatives.
+ETC_PATHS = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/alternatives",
+)
 
 
-def paths_under_tmp() -> list[str]:
-    """Where this interpreter and package live, when that is under /tmp (a checkout or venv
-    there): the private /tmp would hide them, so they are bound back, read-only."""
+def _shown(path: str) -> list[str]:
+    """bwrap arguments that show ``path`` read-only as it is: a link stays a link."""
+    if os.path.islink(path):
+        return ["--symlink", os.readlink(path), path]
+    if os.path.exists(path):
+        return ["--ro-bind", path, path]
+    return []
+
+
+def python_paths() -> list[str]:
+    """This interpreter (its prefix, base prefix and real executable's directory) and every
+    directory on its import path: the venv's packages and the workflow's own package."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     wanted = {
         sys.prefix,
         sys.base_prefix,
         os.path.dirname(os.path.realpath(sys.executable)),
         package,
+        *(entry for entry in sys.path if entry and os.path.isdir(entry)),
     }
-    kept = set()
-    for path in wanted:
-        real = os.path.realpath(path)
-        if real.startswith("/tmp/"):
-            kept.add("/tmp/" + real.split("/")[2])  # the top-level entry under /tmp
-    return sorted(kept)
+    paths = {os.path.realpath(path) for path in wanted} | {os.path.abspath(p) for p in wanted}
+    # A path inside another one comes with it.
+    ordered = sorted(paths)
+    return [p for i, p in enumerate(ordered) if not any(p.startswith(q + "/") for q in ordered[:i])]
 
 
-def bwrap_command(tmp_mb: int) -> list[str]:
-    keep = paths_under_tmp()
-    rebinds = [arg for path in keep for arg in ("--ro-bind", path, path)]
+def paths_under_tmp() -> list[str]:
+    """The interpreter's and package's paths under /tmp (a checkout or venv there): bound over
+    the private /tmp, and spared by the zygote's sweep of it."""
+    return [path for path in python_paths() if path.startswith("/tmp/")]
+
+
+def bwrap_command(tmp_mb: int, writable: Sequence[str] = ()) -> list[str]:
+    """The bubblewrap command line; ``writable`` directories of the host are bound read-write
+    (EvalPlus's run directory)."""
+    shown = [arg for path in (*SYSTEM_PATHS, *ETC_PATHS) for arg in _shown(path)]
+    python = [arg for path in python_paths() for arg in ("--ro-bind", path, path)]
+    binds = [arg for path in writable for arg in ("--bind", path, path)]
     return [
         shutil.which("bwrap") or "bwrap",
         *BWRAP_FLAGS,
+        *shown,
         "--size", str(tmp_mb * 1024 * 1024),
         "--tmpfs", "/tmp",
-        *rebinds,
+        *python,  # after /tmp: a venv under /tmp stays visible
+        *binds,
         "--size", str(16 * 1024 * 1024),  # bwrap's /dev/shm would be half the RAM otherwise
         "--tmpfs", "/dev/shm",
+        "--remount-ro", "/",  # nothing can be created beside what is bound
         "--setenv", "SCA_SANDBOX_PIDNS", "1",
-        "--setenv", "SCA_SANDBOX_KEEP", ":".join(keep),
+        "--setenv", "SCA_SANDBOX_KEEP", ":".join(paths_under_tmp()),
     ]  # fmt: skip
 
 
