@@ -78,6 +78,12 @@ def shrink(config: dict, workdir: Path) -> dict:
         training["recipe"] = {**training["recipe"], "max_steps": 2, "max_length": 512}
         training["recipe"]["min_pairs"] = 1
     config["evaluation"]["prompts"] = ["paper"]
+    # the tables of other prompts go with them
+    config["tables"] = {
+        name: table
+        for name, table in config["tables"].items()
+        if table.get("prompt", "paper") == "paper"
+    }
     with gzip.open(REPO / "resources/humanevalplus/HumanEvalPlus-Mini-v0.1.10.jsonl.gz") as tasks:
         subset = b"".join(line for _, line in zip(range(EVAL_TASKS), tasks, strict=False))
     (workdir / "humaneval-subset.jsonl").write_bytes(subset)
