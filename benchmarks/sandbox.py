@@ -50,6 +50,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import signal
@@ -537,8 +538,10 @@ def _preexec(limits: Limits) -> Callable[[], None]:
 
 
 # The baseline judges like the sandbox: a pass means the program ran to its end (the line
-# after its last statement printed this) with exit status 0, not merely "exited with 0".
+# after its last statement printed this) with exit status 0, not merely "exited with 0"; or
+# that unittest.main() ended it after running at least one test, all of them passing.
 END_MARK = "__program_reached_its_end__"
+UNITTEST_PASSED = re.compile(rb"^Ran [1-9][0-9]* tests? in [^\n]*\n+OK\s*$", re.M)
 
 
 def run_baseline(code: str, limits: Limits) -> dict:
@@ -574,7 +577,10 @@ def run_baseline(code: str, limits: Limits) -> dict:
     return {
         "passed": not timed_out
         and process.returncode == 0
-        and output.rstrip().endswith(END_MARK.encode()),
+        and (
+            output.rstrip().endswith(END_MARK.encode())
+            or UNITTEST_PASSED.search(output.rstrip()) is not None
+        ),
         "returncode": process.returncode,
         "timed_out": timed_out,
         "duration_s": time.perf_counter() - started,
