@@ -748,6 +748,29 @@ def test_crashes_are_crashed(pool, program, signal_name):
 # Statuses, order, output
 
 
+def test_replies_that_arrive_together_are_all_read_at_once():
+    """Two replies in one pipe read: the second is returned at once, not after the timeout
+    (a buffered readline used to pull it out of select's sight, and the worker was declared
+    dead 40 s later)."""
+    from selfcodealign.sandbox.pool import Worker
+
+    read_end, write_end = os.pipe()
+    worker = Worker.__new__(Worker)
+    worker._pending = bytearray()
+    worker.process = type("Process", (), {"stdout": os.fdopen(read_end, "r")})()
+    os.write(write_end, b'{"id": "a"}\n{"id": "b"}\n{"id": "c", ')
+    started = time.monotonic()
+    assert worker._read(timeout=5) == {"id": "a"}
+    assert worker._read(timeout=5) == {"id": "b"}
+    assert time.monotonic() - started < 1
+    assert worker._read(timeout=0.2) is None  # an incomplete line is not a reply
+    os.write(write_end, b'"x": 1}\n')
+    assert worker._read(timeout=5) == {"id": "c", "x": 1}
+    os.close(write_end)
+    assert worker._read(timeout=5) is None  # EOF
+    worker.process.stdout.close()
+
+
 @needs_bwrap
 def test_every_status_in_input_order(pool):
     cases = [

@@ -42,6 +42,7 @@ class Worker:
         self.limits = limits
         self.process: subprocess.Popen | None = None
         self.cgroup: str | None = None
+        self._pending = bytearray()  # reply bytes read but not yet returned
         self.start()
 
     def start(self) -> None:
@@ -65,6 +66,7 @@ class Worker:
                 self.cgroup,
                 *command,
             ]
+        self._pending = bytearray()
         # The zygote itself gets no secrets either: only what Python needs to start.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
@@ -95,12 +97,27 @@ class Worker:
         return path
 
     def _read(self, timeout: float) -> dict | None:
-        stdout = self.process.stdout
-        ready, _, _ = select.select([stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = stdout.readline()
-        return json.loads(line) if line else None
+        """The next reply line, or ``None`` on EOF or after ``timeout`` seconds of silence.
+
+        Reads the pipe's descriptor into a buffer of its own: ``select`` on a buffered file
+        object misses lines that an earlier ``readline`` already pulled into its buffer, and
+        then waits for the timeout while the reply sits there.
+        """
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(left, 0))
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._pending += chunk
+        end = self._pending.index(b"\n")
+        line = bytes(self._pending[:end])
+        del self._pending[: end + 1]
+        return json.loads(line)
 
     def run_batch(self, items: list[tuple[str, str]]) -> list[dict]:
         """Run programs back to back on this worker; one round trip per batch, not per program.
