@@ -142,13 +142,14 @@ def near_dedup(
 
     def signed() -> Iterator[tuple[dict, np.ndarray]]:
         for block in batched(records, block_size):
-            long_enough = []
+            long_enough, texts = [], []
             for record in block:
-                if len(tokens(text_of(record))) < min_tokens:
+                text = text_of(record)
+                if min_tokens and len(tokens(text)) < min_tokens:
                     on_short(record)
                 else:
                     long_enough.append(record)
-            texts = [text_of(record) for record in long_enough]
+                    texts.append(text)
             # map keeps input order, so the result does not depend on scheduling.
             hashes = pool.map(compute, texts, chunksize=64) if pool else map(compute, texts)
             yield from zip(long_enough, hashes, strict=True)

@@ -71,9 +71,10 @@ def python_paths() -> list[str]:
 
 
 def paths_under_tmp() -> list[str]:
-    """The interpreter's and package's paths under /tmp (a checkout or venv there): bound over
-    the private /tmp, and spared by the zygote's sweep of it."""
-    return [path for path in python_paths() if path.startswith("/tmp/")]
+    """The top-level entries of /tmp that hold the interpreter's or package's paths (a checkout
+    or venv there): the zygote's sweep of the private /tmp, which looks at top-level entries,
+    leaves them alone."""
+    return sorted({"/tmp/" + p.split("/")[2] for p in python_paths() if p.startswith("/tmp/")})
 
 
 def bwrap_command(tmp_mb: int, writable: Sequence[str] = ()) -> list[str]:

@@ -27,7 +27,8 @@ class Function:
     text: str
 
 
-def _docstring_node(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Constant | None:
+def docstring_node(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Constant | None:
+    """The function's docstring (its first statement, a string), if it has one."""
     first = node.body[0] if node.body else None
     if (
         isinstance(first, ast.Expr)
@@ -61,7 +62,7 @@ def functions_with_docstrings(
     for node in module.body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        doc = _docstring_node(node)
+        doc = docstring_node(node)
         if doc is None:
             without += 1
             continue

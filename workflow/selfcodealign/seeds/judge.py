@@ -22,6 +22,7 @@ import yaml
 
 from selfcodealign.funnel import StepCounts
 from selfcodealign.generation import Backend, SamplingSettings
+from selfcodealign.seeds.extract import docstring_node
 
 PROMPT_PATH = Path(__file__).resolve().parents[2] / "prompts" / "docstring_judge.yaml"
 
@@ -43,16 +44,13 @@ def split_docstring(function: str) -> tuple[str, str]:
         node = ast.parse(function).body[0]
     except (SyntaxError, IndexError):
         return function, ""
-    first = node.body[0] if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else None
-    if not (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
+    is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    doc = docstring_node(node) if is_function else None
+    if doc is None:
         return function, ""
     lines = function.splitlines(keepends=True)
-    code = "".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
-    return code, inspect.cleandoc(first.value.value)
+    code = "".join(lines[: doc.lineno - 1] + lines[doc.end_lineno :])
+    return code, inspect.cleandoc(doc.value)
 
 
 def _block(function: str, question: str) -> str:
