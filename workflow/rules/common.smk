@@ -27,8 +27,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The package lives beside the rules: jobs (local, SLURM, conda, container) inherit this
-# environment, so `python -m selfcodealign` works in each without installing the package.
+# The package lives beside the rules; the workflow itself imports it from there.
 PACKAGE_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(PACKAGE_DIR))
 
@@ -41,6 +40,7 @@ from selfcodealign.experiments import (
     row_name,
     without,
 )
+from selfcodealign.interpreter import SELF_CONTAINED, interpreter_problem, run_jobs_here
 
 # One line per problem, before any job runs: the schema's, then the references between entries.
 # Rules read the checked entries, with their defaults, from EXP (never from `config`).
@@ -49,11 +49,25 @@ try:
     EXP = Experiments(config)
 except ConfigError as error:
     sys.exit(f"error: {error}")
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        filter(None, [str(PACKAGE_DIR), os.environ.get("PYTHONPATH")])
-    )
-)
+
+# Jobs run `python -m selfcodealign`. With --sdm conda or apptainer, the python of the
+# rule's env or image (each installs the package); otherwise the interpreter running Snakemake,
+# through a shim first on the jobs' PATH, never whatever `python` a job's PATH finds first.
+DEPLOYMENT = {
+    method.item_to_choice() for method in workflow.deployment_settings.deployment_method
+}
+if problem := interpreter_problem(DEPLOYMENT):
+    sys.exit(f"error: {problem}")
+if not SELF_CONTAINED & DEPLOYMENT:
+    run_jobs_here(PACKAGE_DIR)
+
+
+def image(family):
+    """The Apptainer image of a family of rules, containers/<family>.sif, built from
+    <family>.def (`make images`). Each rule names its family's conda env and image; the
+    families are seeds, generate (vLLM), train, sandbox (untrusted code and scoring), report."""
+    return str(Path(workflow.basedir) / "containers" / f"{family}.sif")
+
 
 RESULTS = EXP.results
 SEEDS = f"{RESULTS}/seeds/{{seedset}}"

@@ -15,7 +15,9 @@ rule benchmark_data:
     log:
         f"{LOGS}/evaluate/data-{{benchmark}}.log",
     conda:
-        "../../envs/evaluate.yaml"
+        "../../envs/sandbox.yaml"
+    container:
+        image("sandbox")
     params:
         pin=lambda wildcards: dumps(EVALUATION["datasets"][wildcards.benchmark]),
     shell:
@@ -36,6 +38,8 @@ rule codegen:
         f"{BENCH}/eval/{{model}}/codegen-{{benchmark}}-{{prompt}}.tsv"
     conda:
         "../../envs/generate.yaml"
+    container:
+        image("generate")
     # On CPU, one torch thread a job: on 2 cores two such jobs side by side outran one job on
     # two threads, and never fight over cores.
     threads: lambda wildcards: 8 if codegen_gpus(wildcards) else 1
@@ -71,7 +75,9 @@ rule evaluate:
     benchmark:
         f"{BENCH}/eval/{{model}}/score-{{benchmark}}-{{prompt}}.tsv"
     conda:
-        "../../envs/evaluate.yaml"
+        "../../envs/sandbox.yaml"
+    container:
+        image("sandbox")
     threads: EVALUATION["scoring"]["parallel"]
     resources:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,

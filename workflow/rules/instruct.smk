@@ -14,6 +14,8 @@ rule base_model:
         model=one_of(EXP.models_from("build")),
     conda:
         "../../envs/train.yaml"
+    container:
+        image("train")
     threads: 2
     resources:
         mem_mb=4000,
@@ -43,6 +45,8 @@ rule import_gguf:
         model=one_of(EXP.models_from("gguf")),
     conda:
         "../../envs/train.yaml"
+    container:
+        image("train")
     resources:
         mem_mb=16000,
         runtime=60,
@@ -73,6 +77,8 @@ rule instruct_shard:
         dataset=one_of(EXP.generated()),
     conda:
         "../../envs/generate.yaml"
+    container:
+        image("generate")
     # On CPU, one torch thread a shard: shard a dataset to use more cores (on 2 cores, two
     # 1-thread shards outran one 2-thread job, and never fight over cores).
     threads: lambda wildcards: 8 if EXP.gpus(generator(wildcards), "generation") else 1
@@ -121,7 +127,9 @@ rule instruct_gather:
     wildcard_constraints:
         dataset=one_of(EXP.generated()),
     conda:
-        "../../envs/seeds.yaml"
+        "../../envs/generate.yaml"
+    container:
+        image("generate")
     params:
         key=lambda wildcards: determinants("generation"),
         mode=lambda wildcards: EXP.steps(wildcards.dataset)[wildcards.step],

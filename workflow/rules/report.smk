@@ -21,6 +21,8 @@ rule table_report:
         table=one_of(sorted(set(EXP.tables) - set(matrix_tables()))),
     conda:
         "../../envs/report.yaml"
+    container:
+        image("report")
     params:
         key=lambda wildcards: determinants("report"),
         spec=lambda wildcards: dumps(table_spec(wildcards.table)),
@@ -69,6 +71,8 @@ rule dataset_report:
         dataset=one_of(EXP.selected()),
     conda:
         "../../envs/report.yaml"
+    container:
+        image("report")
     params:
         key=lambda wildcards: determinants("report"),
         out=lambda wildcards, output: os.path.dirname(output.md),
@@ -93,6 +97,8 @@ rule training_report:
         f"{LOGS}/models/{{training}}-report.log",
     conda:
         "../../envs/report.yaml"
+    container:
+        image("report")
     params:
         key=lambda wildcards: determinants("report"),
         out=lambda wildcards, output: os.path.dirname(output[0]),

@@ -12,6 +12,8 @@ rule seeds_plan:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     params:
         key=lambda wildcards: determinants(
             "seeds",
@@ -39,6 +41,8 @@ rule seeds_extract:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     resources:
         mem_mb=4000,
         runtime=240,
@@ -60,6 +64,8 @@ rule seeds_benchmark_texts:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     params:
         key=lambda wildcards: determinants("seeds"),
         decontamination=seed_settings("decontamination"),
@@ -83,6 +89,8 @@ rule seeds_filter:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     resources:
         mem_mb=4000,
         runtime=120,
@@ -109,6 +117,8 @@ rule seeds_typecheck:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     resources:
         mem_mb=8000,
         runtime=720,
@@ -139,6 +149,8 @@ rule seeds_dedup:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     threads: 8
     resources:
         # The LSH index costs about 8 KB per function: about 8x the JSONL input, plus headroom.
@@ -169,6 +181,8 @@ rule seeds_judge:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/generate.yaml"
+    container:
+        image("generate")
     resources:
         gpu=lambda wildcards: EXP.gpus(judge_model(wildcards), "judge"),
         mem_mb=64000,
@@ -201,6 +215,8 @@ rule seeds_gather:
         f"{LOGS}/seeds/{{seedset}}/gather.log",
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     params:
         key=lambda wildcards: determinants(
             "seeds", subsample=seedset(wildcards)["subsample"], seed=SEED
@@ -227,6 +243,8 @@ rule seeds_snippets:
         f"{LOGS}/seeds/{{seedset}}/snippets.log",
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     params:
         key=lambda wildcards: determinants("generation", seed=SEED),
         sources=lambda wildcards, input: " ".join(

@@ -20,7 +20,9 @@ rule execute_shard:
     wildcard_constraints:
         dataset=one_of(EXP.generated()),
     conda:
-        "../../envs/seeds.yaml"
+        "../../envs/sandbox.yaml"
+    container:
+        image("sandbox")
     threads: lambda wildcards: generated(wildcards)["execution"]["threads"]
     resources:
         mem_mb=lambda wildcards, threads: 1000 + 600 * threads,
@@ -53,7 +55,9 @@ rule execute_gather:
     wildcard_constraints:
         dataset=one_of(EXP.generated()),
     conda:
-        "../../envs/seeds.yaml"
+        "../../envs/sandbox.yaml"
+    container:
+        image("sandbox")
     params:
         key=lambda wildcards: determinants("execution"),
     shell:
@@ -77,7 +81,9 @@ rule select:
     wildcard_constraints:
         dataset=one_of(EXP.selected()),
     conda:
-        "../../envs/seeds.yaml"
+        "../../envs/sandbox.yaml"
+    container:
+        image("sandbox")
     params:
         key=lambda wildcards: determinants(
             "selection", selection=generated(wildcards)["selection"], seed=SEED
@@ -108,6 +114,8 @@ rule external_dataset:
         dataset=one_of(EXP.external()),
     conda:
         "../../envs/seeds.yaml"
+    container:
+        image("seeds")
     params:
         key=lambda wildcards: determinants(
             "selection", external=dataset(wildcards).settings["external"]

@@ -18,6 +18,8 @@ rule finetune:
         f"{BENCH}/models/{{training}}.tsv"
     conda:
         "../../envs/train.yaml"
+    container:
+        image("train")
     threads: lambda wildcards: 8 * training_gpus(wildcards) if training_gpus(wildcards) else 2
     resources:
         gpu=training_gpus,
@@ -48,7 +50,7 @@ rule finetune:
         seed=SEED,
     shell:
         # --launch: with more than one GPU, one process per GPU the job sees, under
-        # `accelerate launch` (workflow/accelerate/<accelerate_config>.yaml); else plain python.
+        # `accelerate launch` (selfcodealign/accelerate/<accelerate_config>.yaml); else plain python.
         "OMP_NUM_THREADS={threads} python -m selfcodealign train finetune --launch"
         " --settings {params.settings:q} --model {params.base:q} {params.revision}"
         " --data {input.sft}"

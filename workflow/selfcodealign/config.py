@@ -1,7 +1,7 @@
 """The workflow's configuration schema, applied with defaults, with errors a person can act on.
 
-The schema lives in ``workflow/schemas/config.schema.yaml``; Snakemake applies it with
-``validate``. The command line reuses it so that a step run by hand gets the same defaults.
+The schema lives in the package (``schemas/config.schema.yaml``); the workflow applies it
+before any job runs. The command line reuses it so that a step run by hand gets the same defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+from selfcodealign.package_data import data_file
+
+SCHEMA_PATH = data_file("schemas", "config.schema.yaml")
 
 
 class ConfigError(ValueError):

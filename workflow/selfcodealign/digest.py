@@ -23,20 +23,20 @@ STAGE_FILES = {
     ],
     "judge": [
         "selfcodealign/seeds/judge.py",
-        "prompts/docstring_judge.yaml",
+        "selfcodealign/prompts/docstring_judge.yaml",
         "selfcodealign/generation/*.py",
     ],
     "demo_model": [
         "selfcodealign/demo_model.py",
         "selfcodealign/instruct/pool.py",
         "selfcodealign/instruct/prompts.py",
-        "prompts/fewshot_pool.yaml",
+        "selfcodealign/prompts/fewshot_pool.yaml",
     ],
     "gguf": ["selfcodealign/gguf_import.py"],
     "generation": [
         "selfcodealign/instruct/*.py",
         "selfcodealign/generation/*.py",
-        "prompts/fewshot_pool.yaml",
+        "selfcodealign/prompts/fewshot_pool.yaml",
     ],
     "execution": [
         "selfcodealign/sandbox/*.py",
@@ -47,7 +47,7 @@ STAGE_FILES = {
         "selfcodealign/select/*.py",
         "selfcodealign/minhash.py",
     ],
-    "training": ["selfcodealign/train/*.py", "accelerate/*.yaml"],
+    "training": ["selfcodealign/train/*.py", "selfcodealign/accelerate/*.yaml"],
     "evaluation": ["selfcodealign/evaluate/*.py", "selfcodealign/generation/*.py"],
     "report": ["selfcodealign/report/*.py", "selfcodealign/report/*.yaml"],
 }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 
-POOL_PATH = Path(__file__).resolve().parents[2] / "prompts" / "fewshot_pool.yaml"
+from selfcodealign.package_data import data_file
+
+POOL_PATH = data_file("prompts", "fewshot_pool.yaml")
 CATEGORIES = ("function implementation", "class implementation", "program implementation")
 DIFFICULTIES = ("easy", "medium", "hard")
 

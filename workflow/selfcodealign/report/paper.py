@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.yaml")
+from selfcodealign.package_data import data_file
+
+PAPER_NUMBERS = data_file("report", "paper_numbers.yaml")
 # The paper reports numbers for its own prompt only.
 PAPER_PROMPT = "paper"
 

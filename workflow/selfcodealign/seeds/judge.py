@@ -15,16 +15,16 @@ import random
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from selfcodealign.funnel import StepCounts
 from selfcodealign.generation import Backend, SamplingSettings
+from selfcodealign.package_data import data_file
 from selfcodealign.seeds.extract import docstring_node
 
-PROMPT_PATH = Path(__file__).resolve().parents[2] / "prompts" / "docstring_judge.yaml"
+PROMPT_PATH = data_file("prompts", "docstring_judge.yaml")
 
 
 @cache

@@ -13,8 +13,10 @@ import socket
 import sys
 from pathlib import Path
 
+from selfcodealign.package_data import data_file
+
 log = logging.getLogger(__name__)
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "accelerate"
+CONFIG_DIR = data_file("accelerate")
 
 
 def visible_gpus() -> int:
