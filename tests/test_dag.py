@@ -60,6 +60,7 @@ def expected_table8_jobs(exp: Experiments) -> Counter:
         jobs.update(execute_shard=settings["execution"]["shards"], execute_gather=1)
     jobs.update(select=len(exp.selected()), dataset_report=len(exp.selected()))
     jobs.update(finetune=len(exp.trainings), training_report=len(exp.trainings))
+    jobs.update(stage_model=len(exp.staged_models()))
     evaluations = len(exp.evaluation_names()) * len(exp.evaluation["benchmarks"])
     evaluations *= len(exp.evaluation["prompts"])
     jobs.update(codegen=evaluations, evaluate=evaluations, matrix_report=1)

@@ -116,7 +116,10 @@ def test_pipelines_subsamples_and_models():
     assert "gpus" not in exp.model_identity("big")
     # unset keys stay out: a key the schema gains later changes no existing identity
     assert exp.model_identity("small") == {"id": "org/small", "backend": "vllm", "dtype": "auto"}
-    assert exp.model_section("big")["name"] == "org/big"
+    # Hub models are read from their staged directory, downloaded at their revision
+    assert exp.staged_models() == ["small", "big"]
+    assert exp.model_section("big")["name"] == "results/base-models/big"
+    assert exp.model_section("big")["revision"] is None
     # every student and every model a table shows is evaluated once
     assert exp.evaluated_models() == ["small", "big"]
 

@@ -1188,3 +1188,60 @@ def test_session_hopping_fork_bomb_times_out():
     # The limit is 1.5 s; killing a few hundred processes on a busy 2-core machine has taken up
     # to 19 s. The bound only tells a kill that ends from one that waits for an outer limit.
     assert result["duration_s"] < 90, result
+
+
+# --- Apptainer without bubblewrap: the container itself must isolate -------------------------
+
+PROBE = """
+import json
+from selfcodealign.sandbox import isolation
+
+isolation.bwrap_works = lambda: False  # as in a container where bwrap cannot nest
+try:
+    used = isolation.require()
+except isolation.UnisolatedError as error:
+    used = str(error)
+print(json.dumps({"gaps": isolation.container_gaps(), "used": used}))
+"""
+
+
+def _probe_in(namespace_args: list[str], cwd: Path) -> dict:
+    """Run the probe in a bubblewrap namespace standing in for an Apptainer container (its
+    environment variable set), with the network and working directory as given."""
+    import json
+
+    command = [
+        "bwrap", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "--tmpfs", "/tmp", *namespace_args, "--chdir", str(cwd),
+        "--setenv", "APPTAINER_CONTAINER", "/images/sandbox.sif",
+        sys.executable, "-c", PROBE,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap to stand in for the container")
+def test_container_with_no_network_and_read_only_workdir_isolates(tmp_path: Path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    # --ro-bind after /tmp's tmpfs: the working directory is there, read-only.
+    outcome = _probe_in(["--unshare-net", "--ro-bind", str(workdir), str(workdir)], workdir)
+    assert outcome == {"gaps": [], "used": "apptainer"}
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap to stand in for the container")
+def test_container_that_shares_network_or_workdir_is_refused(tmp_path: Path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    outcome = _probe_in(["--bind", str(workdir), str(workdir)], workdir)
+    writable = f"the working directory {workdir} is writable"
+    assert writable in outcome["gaps"]
+    host_interfaces = sorted(set(os.listdir("/sys/class/net")) - {"lo"})
+    if host_interfaces:  # the host's network is shared into the stand-in
+        assert any("network interfaces besides loopback" in gap for gap in outcome["gaps"])
+    assert "does not isolate" in outcome["used"] and writable in outcome["used"]
+    # No network, but the writable working directory alone is enough to refuse.
+    outcome = _probe_in(["--unshare-net", "--bind", str(workdir), str(workdir)], workdir)
+    assert outcome["gaps"] == [writable]
+    assert outcome["used"] != "apptainer"

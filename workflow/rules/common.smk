@@ -41,6 +41,7 @@ from selfcodealign.experiments import (
     without,
 )
 from selfcodealign.interpreter import SELF_CONTAINED, interpreter_problem, run_jobs_here
+from selfcodealign.stage_model import token_variable
 
 # One line per problem, before any job runs: the schema's, then the references between entries.
 # Rules read the checked entries, with their defaults, from EXP (never from `config`).
@@ -62,10 +63,48 @@ if not SELF_CONTAINED & DEPLOYMENT:
     run_jobs_here(PACKAGE_DIR)
 
 
+# A gated Hub model (Llama 3) needs a token where it is staged; without one, public models
+# still download.
+envvars:
+    token_variable(),
+
+
+# --- resources ----------------------------------------------------------------------------------
+# Memory grows with each attempt, so a job killed for memory (or preempted) and resubmitted
+# (the profile's `retries`) asks for more. Runtime grows too, up to a day, for jobs that start
+# over; resumable jobs (generation shards, evaluation samples, training from its checkpoint)
+# keep theirs under partition caps and continue where the last attempt stopped.
+RUNTIME_CAP_MIN = 1440
+# A GPU job's CPUs: vLLM's scheduler and detokenizer, tokenizers and data loading.
+CPUS_PER_GPU = 8
+
+
+def gpu_threads(gpus, cpu_threads=1):
+    return CPUS_PER_GPU * gpus if gpus else cpu_threads
+
+
+def more_memory(base_mb):
+    """mem_mb that grows with the attempt; ``base_mb`` is a number or f(wildcards, threads,
+    input)."""
+    if callable(base_mb):
+        return lambda wildcards, threads, input, attempt: int(
+            base_mb(wildcards, threads, input) * attempt
+        )
+    return lambda wildcards, attempt: base_mb * attempt
+
+
+def more_time(base_min):
+    """runtime (minutes) that grows with the attempt, up to a day."""
+    return lambda wildcards, attempt: min(
+        base_min * attempt, max(base_min, RUNTIME_CAP_MIN)
+    )
+
+
 def image(family):
     """The Apptainer image of a family of rules, containers/<family>.sif, built from
     <family>.def (`make images`). Each rule names its family's conda env and image; the
-    families are seeds, generate (vLLM), train, sandbox (untrusted code and scoring), report."""
+    families are seeds, generate (vLLM), train, sandbox (untrusted code and scoring), report.
+    """
     return str(Path(workflow.basedir) / "containers" / f"{family}.sif")
 
 
@@ -92,7 +131,7 @@ wildcard_constraints:
     seedset=one_of(EXP.seedsets),
     dataset=one_of(EXP.datasets),
     training=one_of(EXP.trainings),
-    model=one_of(EXP.evaluation_names() + EXP.built_models()),
+    model=one_of(EXP.evaluation_names() + list(EXP.models)),
     table=one_of(EXP.tables),
     benchmark="humaneval|mbpp",
     prompt="paper|evalplus",
@@ -181,9 +220,9 @@ def seed_step_counts(wildcards):
 
 
 def built_model_input(name):
-    """A model the workflow builds or imports is an input of the jobs that use it; a Hub id
-    is none."""
-    return [EXP.model_path(name)] if name in EXP.built_models() else []
+    """A model's directory (built, imported, or a Hub model staged at its revision) is an input
+    of the jobs that use it."""
+    return [EXP.model_path(name)]
 
 
 def gguf_dtype(wildcards):

@@ -42,10 +42,15 @@ rule codegen:
         image("generate")
     # On CPU, one torch thread a job: on 2 cores two such jobs side by side outran one job on
     # two threads, and never fight over cores.
-    threads: lambda wildcards: 8 if codegen_gpus(wildcards) else 1
+    threads: lambda wildcards: gpu_threads(codegen_gpus(wildcards))
     resources:
         gpu=codegen_gpus,
-        mem_mb=lambda wildcards: 64000 if codegen_gpus(wildcards) else 8000,
+        mem_mb=more_memory(
+            lambda wildcards, threads, input: (
+                64000 if codegen_gpus(wildcards) else 8000
+            )
+        ),
+        # Resumable: an attempt continues from the samples written so far.
         runtime=240,
     params:
         key=codegen_determinants,
@@ -80,8 +85,8 @@ rule evaluate:
         image("sandbox")
     threads: EVALUATION["scoring"]["parallel"]
     resources:
-        mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
-        runtime=120,
+        mem_mb=more_memory(lambda wildcards, threads, input: 2000 + 1000 * threads),
+        runtime=more_time(120),
     params:
         key=lambda wildcards: determinants(
             "evaluation",

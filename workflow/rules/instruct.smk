@@ -3,6 +3,41 @@
 # (resumable), then a gather job joins the shards.
 
 
+# Joining shards takes seconds: not worth a cluster job. A Hub model downloads on the
+# submitting node: compute nodes often have no internet.
+localrules:
+    instruct_gather,
+    stage_model,
+
+
+# A Hub model (models.<name>.id) is downloaded once, at the commit its revision points at, and
+# every job that uses it reads the staged directory. It runs on the host (no container: the
+# images have no network), with huggingface_hub from the seeds env; HF_TOKEN reaches it for
+# gated models.
+rule stage_model:
+    output:
+        directory(f"{RESULTS}/base-models/{{model}}"),
+    log:
+        f"{LOGS}/base-models/{{model}}.log",
+    wildcard_constraints:
+        model=one_of(EXP.staged_models()),
+    conda:
+        "../../envs/seeds.yaml"
+    params:
+        key=lambda wildcards: determinants(
+            "stage", model=EXP.model_identity(wildcards.model)
+        ),
+        id=lambda wildcards: EXP.models[wildcards.model]["id"],
+        revision=lambda wildcards: (
+            f"--revision {rev}"
+            if (rev := EXP.models[wildcards.model]["revision"])
+            else ""
+        ),
+    shell:
+        "python -m selfcodealign stage-model --id {params.id:q} {params.revision}"
+        " --output {output} > {log} 2>&1"
+
+
 rule base_model:
     output:
         directory(f"{RESULTS}/base-models/{{model}}"),
@@ -18,8 +53,8 @@ rule base_model:
         image("train")
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=more_memory(4000),
+        runtime=more_time(60),
     params:
         key=lambda wildcards: determinants(
             "demo_model", build=EXP.models[wildcards.model]["build"]
@@ -48,8 +83,8 @@ rule import_gguf:
     container:
         image("train")
     resources:
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=more_memory(16000),
+        runtime=more_time(60),
     params:
         key=lambda wildcards: determinants(
             "gguf",
@@ -81,12 +116,15 @@ rule instruct_shard:
         image("generate")
     # On CPU, one torch thread a shard: shard a dataset to use more cores (on 2 cores, two
     # 1-thread shards outran one 2-thread job, and never fight over cores).
-    threads: lambda wildcards: 8 if EXP.gpus(generator(wildcards), "generation") else 1
+    threads: lambda wildcards: gpu_threads(EXP.gpus(generator(wildcards), "generation"))
     resources:
         gpu=lambda wildcards: EXP.gpus(generator(wildcards), "generation"),
-        mem_mb=lambda wildcards: (
-            64000 if EXP.gpus(generator(wildcards), "generation") else 8000
+        mem_mb=more_memory(
+            lambda wildcards, threads, input: (
+                64000 if EXP.gpus(generator(wildcards), "generation") else 8000
+            )
         ),
+        # A shard resumes from its partial output in the next attempt.
         runtime=1440,
     params:
         key=generation_determinants,

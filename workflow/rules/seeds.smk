@@ -3,6 +3,14 @@
 # (subsample_of) runs only the gather, on the other's records.
 
 
+# On the submitting node: the plan lists the source (a Hub listing needs the internet), the
+# benchmark texts download MBPP, and the gather only joins files.
+localrules:
+    seeds_plan,
+    seeds_benchmark_texts,
+    seeds_gather,
+
+
 rule seeds_plan:
     output:
         directory(f"{SEEDS}/source"),
@@ -44,8 +52,8 @@ rule seeds_extract:
     container:
         image("seeds")
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=more_memory(4000),
+        runtime=more_time(240),
     params:
         key=lambda wildcards: determinants("seeds"),
         extract=seed_settings("extract"),
@@ -92,8 +100,8 @@ rule seeds_filter:
     container:
         image("seeds")
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=more_memory(4000),
+        runtime=more_time(120),
     params:
         key=lambda wildcards: determinants("seeds"),
         filters=seed_settings("filters"),
@@ -120,8 +128,8 @@ rule seeds_typecheck:
     container:
         image("seeds")
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=more_memory(8000),
+        runtime=more_time(720),
     params:
         key=lambda wildcards: determinants(
             "seeds",
@@ -154,8 +162,8 @@ rule seeds_dedup:
     threads: 8
     resources:
         # The LSH index costs about 8 KB per function: about 8x the JSONL input, plus headroom.
-        mem_mb=lambda wildcards, input: int(2000 + 10 * input.size_mb),
-        runtime=720,
+        mem_mb=more_memory(lambda wildcards, threads, input: 2000 + 10 * input.size_mb),
+        runtime=more_time(720),
     params:
         key=lambda wildcards: determinants("seeds", seed=SEED),
         dedup=seed_settings("dedup"),
@@ -183,10 +191,11 @@ rule seeds_judge:
         "../../envs/generate.yaml"
     container:
         image("generate")
+    threads: lambda wildcards: gpu_threads(EXP.gpus(judge_model(wildcards), "judge"))
     resources:
         gpu=lambda wildcards: EXP.gpus(judge_model(wildcards), "judge"),
-        mem_mb=64000,
-        runtime=720,
+        mem_mb=more_memory(64000),
+        runtime=more_time(720),
     params:
         key=lambda wildcards: determinants(
             "judge",

@@ -4,8 +4,10 @@
 
 
 # A Hub dataset downloads on the submitting node: compute nodes often have no internet.
+# Joining the sandbox's shards takes seconds: not worth a cluster job.
 localrules:
     external_dataset,
+    execute_gather,
 
 
 rule execute_shard:
@@ -25,7 +27,8 @@ rule execute_shard:
         image("sandbox")
     threads: lambda wildcards: generated(wildcards)["execution"]["threads"]
     resources:
-        mem_mb=lambda wildcards, threads: 1000 + 600 * threads,
+        mem_mb=more_memory(lambda wildcards, threads, input: 1000 + 600 * threads),
+        # Resumable: an attempt continues from the shard's partial verdicts.
         runtime=720,
     params:
         key=lambda wildcards: determinants(

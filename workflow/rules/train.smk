@@ -20,15 +20,18 @@ rule finetune:
         "../../envs/train.yaml"
     container:
         image("train")
-    threads: lambda wildcards: 8 * training_gpus(wildcards) if training_gpus(wildcards) else 2
+    threads: lambda wildcards: gpu_threads(training_gpus(wildcards), cpu_threads=2)
     resources:
         gpu=training_gpus,
-        mem_mb=lambda wildcards: (
-            64000 * max(1, training_gpus(wildcards) // 4)
-            if training_gpus(wildcards)
-            else 8000
+        mem_mb=more_memory(
+            lambda wildcards, threads, input: (
+                64000 * max(1, training_gpus(wildcards) // 4)
+                if training_gpus(wildcards)
+                else 8000
+            )
         ),
-        runtime=lambda wildcards: 2880 if training_gpus(wildcards) else 120,
+        # Under a day: a longer training resumes from its checkpoint in the next attempt.
+        runtime=lambda wildcards: 1440 if training_gpus(wildcards) else 120,
     params:
         key=lambda wildcards: determinants(
             "training",
@@ -41,18 +44,13 @@ rule finetune:
             {**EXP.recipe(wildcards.training), "gpus": training_gpus(wildcards)}
         ),
         base=lambda wildcards, input: EXP.model_path(student(wildcards)),
-        revision=lambda wildcards, input: (
-            f"--revision {rev}"
-            if (rev := EXP.models[student(wildcards)]["revision"])
-            else ""
-        ),
         checkpoints=lambda wildcards, output: f"{RESULTS}/checkpoints/{wildcards.training}",
         seed=SEED,
     shell:
         # --launch: with more than one GPU, one process per GPU the job sees, under
         # `accelerate launch` (selfcodealign/accelerate/<accelerate_config>.yaml); else plain python.
         "OMP_NUM_THREADS={threads} python -m selfcodealign train finetune --launch"
-        " --settings {params.settings:q} --model {params.base:q} {params.revision}"
+        " --settings {params.settings:q} --model {params.base:q}"
         " --data {input.sft}"
         " --checkpoints {params.checkpoints} --seed {params.seed} --output {output}"
         " > {log} 2>&1"

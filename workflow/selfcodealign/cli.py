@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     gguf_import.add_command(stages)
 
+    from selfcodealign import stage_model
+
+    stage_model.add_command(stages)
+
     instruct_stage = stages.add_parser("instruct", help="Self-OSS-Instruct generation steps")
     steps = instruct_stage.add_subparsers(dest="step", required=True)
     instruct.add_commands(steps)

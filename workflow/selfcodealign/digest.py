@@ -33,6 +33,7 @@ STAGE_FILES = {
         "selfcodealign/prompts/fewshot_pool.yaml",
     ],
     "gguf": ["selfcodealign/gguf_import.py"],
+    "stage": ["selfcodealign/stage_model.py"],
     "generation": [
         "selfcodealign/instruct/*.py",
         "selfcodealign/generation/*.py",

@@ -335,10 +335,14 @@ class Experiments:
         """Generation steps of a dataset in pipeline order, with their prompt modes."""
         return PIPELINE_STEPS[self.datasets[dataset].settings["pipeline"]]
 
+    def staged_models(self) -> list[str]:
+        """Hub models, downloaded once on the submitting node (compute nodes may be offline)."""
+        return [name for name, m in self.models.items() if m["id"] is not None]
+
     def model_path(self, name: str) -> str:
-        """Where a model's weights are: its id, or the directory the workflow builds."""
-        model = self.models[name]
-        return model["id"] or f"{self.results}/base-models/{name}"
+        """Where a model's weights are: the directory the workflow builds, imports or stages
+        (a Hub model, downloaded at its revision)."""
+        return f"{self.results}/base-models/{name}"
 
     def model_identity(self, name: str) -> dict[str, Any]:
         # Unset keys are left out, so a key the schema gains later changes no existing identity.
@@ -352,7 +356,8 @@ class Experiments:
             "name": self.model_path(name),
             "backend": model["backend"],
             "dtype": model["dtype"],
-            "revision": model["revision"],
+            # The directory holds the revision asked for (staged at its commit).
+            "revision": None,
             "gpu_memory_utilization": model["gpu_memory_utilization"],
             "max_model_len": model["max_model_len"],
         }

@@ -5,18 +5,21 @@ system's programs and libraries (/usr and its links), a few files of /etc (the l
 time zone, users and groups), this interpreter and its packages, and the workflow's package.
 Home directories, caches, credentials and other users' data are not there at all. /tmp is a
 private, size-limited tmpfs; there is no network, and PID/IPC/UTS namespaces are private.
-Inside an Apptainer container, the container provides the file-system and network isolation
-(the cluster profile runs it with ``--containall --net --network none``). Without either,
-programs still get their own session, limits and user, but can read the file system and reach
-the network: the sandbox refuses that unless asked explicitly.
+Inside an Apptainer container without bubblewrap, the container must provide the isolation: a
+probe checks that it has no network but loopback and a read-only working directory, and the
+sandbox refuses to run otherwise. Without either, programs still get their own session, limits
+and user, but can read the file system and reach the network: the sandbox refuses that unless
+asked explicitly.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from functools import cache
 
@@ -116,13 +119,32 @@ def in_container() -> bool:
     return any(os.environ.get(v) for v in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER"))
 
 
+def container_gaps(directory: str = ".") -> list[str]:
+    """What keeps this container from isolating programs: interfaces other than loopback (no
+    ``--net --network none``), or a writable working directory (programs could rewrite the
+    results). An environment variable says only that a container runs, not how."""
+    gaps = []
+    interfaces = sorted({name for _, name in socket.if_nameindex()} - {"lo"})
+    if interfaces:
+        gaps.append(f"network interfaces besides loopback: {', '.join(interfaces)}")
+    try:
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".isolation-probe-")
+    except OSError:
+        pass  # read-only, as wanted
+    else:
+        os.close(handle)
+        os.unlink(probe)
+        gaps.append(f"the working directory {os.path.abspath(directory)} is writable")
+    return gaps
+
+
 def detect(prefer: str = "auto") -> str:
     """``bwrap``, ``apptainer`` or ``process`` (no file-system or network isolation)."""
     if prefer in ("auto", "bwrap") and bwrap_works():
         return "bwrap"
     if prefer == "bwrap":
         raise RuntimeError("bubblewrap was asked for but cannot run here (is `bwrap` installed?)")
-    if in_container():
+    if in_container() and not container_gaps():
         return "apptainer"
     return "process"
 
@@ -135,9 +157,14 @@ def require(prefer: str = "auto", allow_unisolated: bool = False) -> str:
     """The isolation to use; refuses process limits alone unless explicitly allowed."""
     isolation = detect(prefer)
     if isolation == "process" and not allow_unisolated:
+        if in_container():
+            why = "this Apptainer container does not isolate: " + "; ".join(container_gaps())
+        else:
+            why = "bubblewrap cannot run and this is not an Apptainer container"
         raise UnisolatedError(
-            "no file-system or network isolation here (bubblewrap cannot run and this is not "
-            "an Apptainer container); install bubblewrap or run inside the container"
+            f"no file-system or network isolation here ({why}); install bubblewrap (the "
+            "sandbox image carries it) or run the container with --net --network none and a "
+            "read-only working directory"
         )
     return isolation
 
