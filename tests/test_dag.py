@@ -49,7 +49,9 @@ def expected_table8_jobs(exp: Experiments) -> Counter:
         shards = exp.seedsets[name]["shards"]
         jobs.update(seeds_plan=1, seeds_benchmark_texts=1, seeds_dedup=1)
         jobs.update(seeds_extract=shards, seeds_filter=shards, seeds_typecheck=shards)
-        jobs.update(seeds_judge=1 if exp.seedsets[name]["judge"]["model"] else 0)
+        judge = exp.seedsets[name]["judge"]
+        jobs.update(seeds_judge=judge["shards"] if judge["model"] else 0)
+        jobs.update(seeds_judge_gather=1 if judge["model"] else 0)
     # the seeds a dataset starts from (a subsample gathers from its parent's records)
     used = {exp.datasets[name].settings["seedset"] for name in exp.generated()}
     jobs.update(seeds_gather=len(used))

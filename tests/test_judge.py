@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from selfcodealign.config import validate_section
 from selfcodealign.funnel import StepCounts
@@ -100,3 +107,59 @@ def test_judge_runs_a_real_model(tiny_model):
     assert counts.input == 3
     assert counts.output == len(kept)
     assert counts.output + sum(counts.removed.values()) == 3
+
+
+def _judge_cli(model: Path, rows: Path, output: Path, *extra: str) -> list[str]:
+    settings = {"batch_size": 2, "max_tokens": 5}
+    model_section = {"name": str(model), "backend": "transformers", "dtype": "float32"}
+    return [
+        sys.executable, "-m", "selfcodealign", "seeds", "judge",
+        "--settings", json.dumps(settings), "--model", json.dumps(model_section),
+        "--seed", "7", "--input", str(rows), "--output", str(output), *extra,
+    ]  # fmt: skip
+
+
+def test_sharded_judge_gathers_to_what_one_job_judges(tiny_model, tmp_path: Path):
+    """Shards of the judge, killed for real and resumed, then gathered: the same seeds and
+    counts as one uninterrupted job (a row's prompt depends on its index only)."""
+    rows = tmp_path / "deduplicated.jsonl"
+    functions = [FUNCTION.replace("add", f"add{i}") for i in range(12)]
+    rows.write_text("".join(json.dumps({"id": str(i), "seed": f}) + "\n"
+                            for i, f in enumerate(functions)))  # fmt: skip
+    whole = tmp_path / "whole.jsonl"
+    assert subprocess.run(_judge_cli(tiny_model, rows, whole), capture_output=True).returncode == 0
+
+    shards = [tmp_path / f"shard-{i}.jsonl" for i in range(2)]
+    partial = shards[0].with_name(shards[0].name + ".partial")
+    job = subprocess.Popen(_judge_cli(tiny_model, rows, shards[0], "--shard", "0", "--shards", "2"),
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and job.poll() is None:
+        if partial.exists() and partial.read_text().count("\n") >= 1 + 2:  # fingerprint + rows
+            break
+        time.sleep(0.02)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    killed_with = partial.read_text().count("\n") - 1
+    assert killed_with >= 2 and not shards[0].exists()
+    for index, shard in enumerate(shards):
+        command = _judge_cli(tiny_model, rows, shard, "--shard", str(index), "--shards", "2")
+        again = subprocess.run(command, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr[-2000:]
+        if index == 0:  # the killed shard continued from the verdicts it had written
+            assert f"({killed_with} resumed)" in again.stderr, again.stderr[-2000:]
+
+    def gather(inputs: list[Path], name: str) -> tuple[list[dict], dict]:
+        out, counts = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.counts.json"
+        command = [sys.executable, "-m", "selfcodealign", "seeds", "judge-gather", "--inputs",
+                   *map(str, inputs), "--output", str(out), "--counts", str(counts)]  # fmt: skip
+        assert subprocess.run(command, capture_output=True).returncode == 0
+        return [json.loads(line) for line in out.read_text().splitlines()], json.loads(
+            counts.read_text()
+        )
+
+    kept_whole, counts_whole = gather([whole], "gathered-whole")
+    kept_shards, counts_shards = gather(shards, "gathered-shards")
+    assert counts_whole["input"] == 12 and counts_shards == counts_whole
+    assert kept_shards == kept_whole
+    assert all(set(row) == {"id", "seed"} for row in kept_whole)

@@ -4,10 +4,11 @@
 
 
 # On the submitting node: the plan lists the source (a Hub listing needs the internet), the
-# benchmark texts download MBPP, and the gather only joins files.
+# benchmark texts download MBPP, and the gathers only join files.
 localrules:
     seeds_plan,
     seeds_benchmark_texts,
+    seeds_judge_gather,
     seeds_gather,
 
 
@@ -179,12 +180,11 @@ rule seeds_judge:
         records=rules.seeds_dedup.output.records,
         model=lambda wildcards: built_model_input(judge_model(wildcards)),
     output:
-        records=f"{SEEDS}/judged.jsonl",
-        counts=f"{SEEDS}/counts/judge.json",
+        f"{SEEDS}/judged/shard-{{shard}}.jsonl",
     log:
-        f"{LOGS}/seeds/{{seedset}}/judge.log",
+        f"{LOGS}/seeds/{{seedset}}/judge-{{shard}}.log",
     benchmark:
-        f"{BENCH}/seeds/{{seedset}}/judge.tsv"
+        f"{BENCH}/seeds/{{seedset}}/judge-{{shard}}.tsv"
     wildcard_constraints:
         seedset=one_of(EXP.seed_roots()),
     conda:
@@ -195,7 +195,8 @@ rule seeds_judge:
     resources:
         gpu=lambda wildcards: EXP.gpus(judge_model(wildcards), "judge"),
         mem_mb=more_memory(64000),
-        runtime=more_time(720),
+        # Resumable: an attempt continues from the shard's verdicts so far.
+        runtime=720,
     params:
         key=lambda wildcards: determinants(
             "judge",
@@ -206,10 +207,35 @@ rule seeds_judge:
         judge=lambda wildcards, input: dumps(seedset(wildcards)["judge"]),
         model=lambda wildcards, input: dumps(EXP.model_section(judge_model(wildcards))),
         gpus=lambda wildcards, input: EXP.gpus(judge_model(wildcards), "judge"),
+        shards=lambda wildcards, input: seedset(wildcards)["judge"]["shards"],
         seed=SEED,
     shell:
         "python -m selfcodealign seeds judge --settings {params.judge:q} --model {params.model:q}"
         " --gpus {params.gpus} --seed {params.seed} --input {input.records}"
+        " --shard {wildcards.shard} --shards {params.shards} --output {output} 2> {log}"
+
+
+rule seeds_judge_gather:
+    input:
+        lambda wildcards: expand(
+            f"{RESULTS}/seeds/{wildcards.seedset}/judged/shard-{{shard}}.jsonl",
+            shard=range(seedset(wildcards)["judge"]["shards"]),
+        ),
+    output:
+        records=f"{SEEDS}/judged.jsonl",
+        counts=f"{SEEDS}/counts/judge.json",
+    log:
+        f"{LOGS}/seeds/{{seedset}}/judge-gather.log",
+    wildcard_constraints:
+        seedset=one_of(EXP.seed_roots()),
+    conda:
+        "../../envs/seeds.yaml"
+    container:
+        image("seeds")
+    params:
+        key=lambda wildcards: determinants("judge"),
+    shell:
+        "python -m selfcodealign seeds judge-gather --inputs {input}"
         " --output {output.records} --counts {output.counts} 2> {log}"
 
 

@@ -24,7 +24,7 @@ OTHER_DATA_LR = 2e-5
 # the params Snakemake compares, so changing them reruns nothing.
 RUNTIME_KEYS = {
     "execution": ("threads", "allow_unisolated"),
-    "judge": ("batch_size",),
+    "judge": ("batch_size", "shards"),
     "typecheck": ("batch_size",),
     "recipe": (
         "per_device_batch_size",

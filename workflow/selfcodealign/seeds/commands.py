@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import heapq
 import itertools
 import logging
 import os
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from selfcodealign.cli_args import add_settings, json_object
 from selfcodealign.funnel import StepCounts, build_funnel, merge_counts
 from selfcodealign.jsonl import read_json, read_jsonl, write_json, write_jsonl
-from selfcodealign.progress import progress
+from selfcodealign.progress import progress, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +100,56 @@ def _dedup(args: argparse.Namespace) -> int:
 
 
 def _judge(args: argparse.Namespace) -> int:
+    """One shard of the judge: every seed's verdict, resumably (a killed job continues)."""
     from selfcodealign.config import validate_section
     from selfcodealign.generation import load_backend
-    from selfcodealign.seeds.judge import judge_records
+    from selfcodealign.instruct.runner import shard_rows
+    from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
+    from selfcodealign.seeds.judge import judge_verdicts
+
+    model = validate_section(args.model, "model")
+    settings = {k: v for k, v in args.settings.items() if k not in ("batch_size", "shards")}
+    sink = ResumableOutput(
+        args.output,
+        fingerprint(
+            settings=settings,
+            model=model,
+            seed=args.seed,
+            input=file_digest(args.input),
+            shard=[args.shard, args.shards],
+        ),
+    )
+    done = set(sink.done)
+    rows = (
+        (index, record)
+        for index, record in shard_rows(read_jsonl(args.input), args.shard, args.shards, None)
+        if index not in done
+    )
+    backend = load_backend(model, gpus=args.gpus)
+    with progress_bar(initial=len(done), desc="judge", unit="fn") as bar:
+        for index, record, verdict in judge_verdicts(rows, backend, args.settings, args.seed):
+            sink.write({**record, "row": index, "judge_verdict": verdict})
+            bar.update()
+            if bar.n % args.settings["batch_size"] == 0:
+                sink.flush()  # a batch's verdicts survive a kill
+    written = sink.finish()
+    log.info("judge shard %d/%d: %d seeds (%d resumed)", args.shard, args.shards, written,
+             len(done))  # fmt: skip
+    return 0
+
+
+def _judge_gather(args: argparse.Namespace) -> int:
+    """The judge's shards joined in input order: the kept seeds and the step's counts."""
+    from selfcodealign.seeds.judge import count_verdict
 
     counts = StepCounts("docstring_judge")
-    records = progress(read_jsonl(args.input), "judge", unit="fn")
-    backend = load_backend(validate_section(args.model, "model"), gpus=args.gpus)
-    write_jsonl(args.output, judge_records(records, backend, args.settings, args.seed, counts))
+    merged = heapq.merge(*(read_jsonl(p) for p in args.inputs), key=lambda r: r["row"])
+    kept = (
+        {k: v for k, v in row.items() if k not in ("row", "judge_verdict")}
+        for row in merged
+        if count_verdict(row["judge_verdict"], counts)
+    )
+    write_jsonl(args.output, kept)
     counts.save(args.counts)
     log.info("judge: %d -> %d; %s", counts.input, counts.output, dict(counts.removed))
     return 0
@@ -212,9 +255,16 @@ def add_commands(steps: argparse._SubParsersAction) -> None:
     judge.add_argument("--gpus", type=int, default=0)
     judge.add_argument("--seed", type=int, default=3407)
     judge.add_argument("--input", required=True)
-    judge.add_argument("--output", required=True)
-    judge.add_argument("--counts", required=True)
+    judge.add_argument("--shard", type=int, default=0)
+    judge.add_argument("--shards", type=int, default=1)
+    judge.add_argument("--output", required=True, help="every seed's verdict (resumable)")
     judge.set_defaults(func=_judge)
+
+    judge_gather = steps.add_parser("judge-gather", help="join the judge's shards")
+    judge_gather.add_argument("--inputs", nargs="+", required=True)
+    judge_gather.add_argument("--output", required=True, help="the seeds the judge kept")
+    judge_gather.add_argument("--counts", required=True)
+    judge_gather.set_defaults(func=_judge_gather)
 
     gather = steps.add_parser("gather", help="write seeds.jsonl and the stage's funnel")
     gather.add_argument("--input", required=True)

@@ -78,6 +78,43 @@ def parse_verdict(text: str) -> str:
     return "yes" if yes > no else "no" if no > yes else "unclear"
 
 
+def judge_verdicts(
+    rows: Iterable[tuple[int, dict]],
+    backend: Backend,
+    settings: dict[str, Any],
+    seed: int,
+) -> Iterator[tuple[int, dict, str]]:
+    """(row index, record, verdict) per record, in order. A row's prompt depends on its index
+    in the whole input only, so shards and resumed runs ask exactly what one run would."""
+    sampling = SamplingSettings(
+        n=1, temperature=0.0, max_tokens=settings["max_tokens"], stop=("\n",), seed=seed
+    )
+    batch: list[tuple[int, dict]] = []
+
+    def flush() -> Iterator[tuple[int, dict, str]]:
+        prompts = [build_prompt(record["seed"], seed + index) for index, record in batch]
+        completions = backend.generate(prompts, sampling)
+        for (index, record), (completion,) in zip(batch, completions, strict=True):
+            yield index, record, parse_verdict(completion.text)
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) == settings["batch_size"]:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+def count_verdict(verdict: str, counts: StepCounts) -> bool:
+    """Count one verdict; True when the seed is kept."""
+    if verdict == "yes":
+        counts.keep()
+        return True
+    counts.drop("judge_no" if verdict == "no" else "judge_unclear")
+    return False
+
+
 def judge_records(
     records: Iterable[dict],
     backend: Backend,
@@ -85,25 +122,7 @@ def judge_records(
     seed: int,
     counts: StepCounts,
 ) -> Iterator[dict]:
-    sampling = SamplingSettings(
-        n=1, temperature=0.0, max_tokens=settings["max_tokens"], stop=("\n",), seed=seed
-    )
-    batch: list[dict] = []
-
-    def flush() -> Iterator[dict]:
-        prompts = [build_prompt(r["seed"], seed + counts.input + i) for i, r in enumerate(batch)]
-        for record, (completion,) in zip(batch, backend.generate(prompts, sampling), strict=True):
-            verdict = parse_verdict(completion.text)
-            if verdict == "yes":
-                counts.keep()
-                yield record
-            else:
-                counts.drop("judge_no" if verdict == "no" else "judge_unclear")
-
-    for record in records:
-        batch.append(record)
-        if len(batch) == settings["batch_size"]:
-            yield from flush()
-            batch = []
-    if batch:
-        yield from flush()
+    """The records the judge keeps, in one pass."""
+    for _, record, verdict in judge_verdicts(enumerate(records), backend, settings, seed):
+        if count_verdict(verdict, counts):
+            yield record
