@@ -9,6 +9,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 from selfcodealign.cli_args import add_settings, json_object
 from selfcodealign.funnel import StepCounts, build_funnel, merge_counts
@@ -21,11 +22,13 @@ log = logging.getLogger(__name__)
 def _plan(args: argparse.Namespace) -> int:
     from selfcodealign.seeds.sources import plan_shards
 
-    specs = plan_shards(args.settings, args.shards)
+    # A staged Hub dataset's files go beside the shard specs (the plan's output directory).
+    specs = plan_shards(args.settings, args.shards, Path(args.outdir) / "files")
     for spec in specs:
         write_json(os.path.join(args.outdir, f"shard-{spec['shard']}.json"), spec)
     total = sum(len(s.get("files", [])) for s in specs)
-    log.info("planned %d shards (%s files listed)", len(specs), total or "streamed")
+    unit = "parquet files staged" if specs and specs[0]["kind"] == "parquet" else "files listed"
+    log.info("planned %d shards (%s %s)", len(specs), total or "streamed", unit)
     return 0
 
 

@@ -1,9 +1,12 @@
 """Where candidate Python files come from, split into shards for parallel extraction.
 
-Three kinds: a Hugging Face dataset streamed with ``datasets`` (the paper's
-``bigcode/the-stack-dedup``), a local directory of ``.py`` files, and the running interpreter's
-standard library. ``plan_shards`` writes one small JSON spec per shard; ``iter_shard_files``
-streams the files of one spec, so no step ever holds the corpus in memory.
+Three kinds: a Hugging Face dataset (the paper's ``bigcode/the-stack-dedup``), a local
+directory of ``.py`` files, and the running interpreter's standard library. ``plan_shards``
+writes one small JSON spec per shard; ``iter_shard_files`` streams the files of one spec, so no
+step ever holds the corpus in memory. A Hub dataset is staged by default: the plan (on the
+submitting node) downloads its parquet files at the commit its revision resolves to, and the
+extraction jobs read them locally, as compute nodes often have no internet; unstaged, each
+extraction job streams its share from the Hub with ``datasets``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,33 @@ def _walk_python_files(root: Path, exclude_dirs: set[str]) -> list[str]:
     return files
 
 
-def plan_shards(source: dict[str, Any], shards: int) -> list[dict[str, Any]]:
-    """Split a source into ``shards`` self-contained specs (one per extraction job)."""
+def stage_hub_files(source: dict[str, Any], directory: Path) -> tuple[list[str], str]:
+    """Download the dataset's parquet files (under ``data_dir``) into ``directory``; returns
+    their local paths and the commit they were taken at."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    api = HfApi()
+    dataset = source["dataset"]
+    commit = api.dataset_info(dataset, revision=source.get("revision") or "main").sha
+    prefix = source["data_dir"].strip("/") + "/" if source.get("data_dir") else ""
+    names = sorted(
+        name
+        for name in api.list_repo_files(dataset, repo_type="dataset", revision=commit)
+        if name.startswith(prefix) and name.endswith(".parquet")
+    )
+    if not names:
+        raise ValueError(f"{dataset}: no parquet files under {prefix or 'the root'!r}")
+    snapshot_download(
+        dataset, repo_type="dataset", revision=commit, allow_patterns=names, local_dir=directory
+    )
+    return [str(Path(directory, name).resolve()) for name in names], commit
+
+
+def plan_shards(
+    source: dict[str, Any], shards: int, stage_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """Split a source into ``shards`` self-contained specs (one per extraction job); a staged
+    Hub dataset is downloaded into ``stage_dir`` first."""
     kind = source["kind"]
     if kind in ("local", "stdlib"):
         if kind == "local":
@@ -63,6 +91,27 @@ def plan_shards(source: dict[str, Any], shards: int) -> list[dict[str, Any]]:
                 "shard": i,
                 "shards": shards,
                 "files": files[i::shards],
+            }
+            for i in range(shards)
+        ]
+    # A dataset that is already a local directory needs no staging.
+    hub = kind == "hf" and not Path(source["dataset"]).expanduser().is_dir()
+    if hub and source.get("stage", True):
+        if stage_dir is None:
+            raise ValueError("a staged hf source needs a directory to download into")
+        files, commit = stage_hub_files(source, stage_dir)
+        per_shard = math.ceil(source["max_rows"] / shards) if source.get("max_rows") else None
+        return [
+            {
+                "kind": "parquet",
+                "source": f"hf:{source['dataset']}",
+                "commit": commit,
+                "text_field": source.get("text_field", "content"),
+                "path_field": source.get("path_field", "max_stars_repo_path"),
+                "shard": i,
+                "shards": shards,
+                "files": files[i::shards],
+                "max_rows": per_shard,
             }
             for i in range(shards)
         ]
@@ -121,10 +170,41 @@ def _iter_hf(spec: dict[str, Any]) -> Iterator[SourceFile]:
             yield SourceFile(name, path, text.encode("utf-8", "surrogatepass"))
 
 
+def _iter_parquet(spec: dict[str, Any]) -> Iterator[SourceFile]:
+    """The rows of a staged dataset's parquet files, a batch at a time."""
+    import pyarrow.parquet as pq
+
+    text_field, path_field = spec["text_field"], spec["path_field"]
+    limit = spec.get("max_rows")
+    count = 0
+    for file_index, path in enumerate(spec["files"]):
+        parquet = pq.ParquetFile(path)
+        columns = [c for c in (text_field, path_field) if c in parquet.schema_arrow.names]
+        row_index = 0
+        for batch in parquet.iter_batches(batch_size=1024, columns=columns):
+            for row in batch.to_pylist():
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                text = row.get(text_field)
+                where = row.get(path_field) or f"row-{spec['shard']}-{file_index}-{row_index}"
+                row_index += 1
+                if text is None:
+                    yield SourceFile(
+                        spec["source"], str(where), None, f"missing field {text_field!r}"
+                    )
+                else:
+                    yield SourceFile(
+                        spec["source"], str(where), text.encode("utf-8", "surrogatepass")
+                    )
+
+
 def iter_shard_files(spec: dict[str, Any]) -> Iterator[SourceFile]:
     """Stream the files of one shard spec written by ``plan_shards``."""
     if spec["kind"] in ("local", "stdlib"):
         return _iter_local(spec)
+    if spec["kind"] == "parquet":
+        return _iter_parquet(spec)
     if spec["kind"] == "hf":
         return _iter_hf(spec)
     raise ValueError(f"unknown source kind {spec['kind']!r}")
@@ -132,6 +212,11 @@ def iter_shard_files(spec: dict[str, Any]) -> Iterator[SourceFile]:
 
 def shard_size(spec: dict[str, Any]) -> int | None:
     """Number of files in a shard when known up front (for progress bars)."""
+    if spec["kind"] == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in spec["files"])
+        return min(rows, spec["max_rows"]) if spec.get("max_rows") else rows
     if "files" in spec:
         return len(spec["files"])
     return spec.get("max_rows")
