@@ -106,10 +106,26 @@ def _rule_blocks() -> dict[str, str]:
     return blocks
 
 
+# Downloads on the submitting node run on the host: the images have no network.
+HOST_ONLY = {"stage_model"}
+
+
+def _local_rules() -> set[str]:
+    local = set()
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", path.read_text(), re.M):
+            local |= set(re.findall(r"\w+", block))
+    return local
+
+
 def test_every_rule_names_its_familys_env_and_image():
     blocks = _rule_blocks()
     assert len(blocks) > 20, sorted(blocks)
     problems = {}
+    for rule in HOST_ONLY:
+        block = blocks.pop(rule)
+        if "container:" in block or "conda:" not in block or rule not in _local_rules():
+            problems[rule] = "a host-only download: a local rule with conda and no container"
     for rule, block in blocks.items():
         env = re.search(r'conda:\s*"\.\./\.\./envs/(\w+)\.yaml"', block)
         image = re.search(r'container:\s*image\("(\w+)"\)', block)
@@ -125,3 +141,15 @@ def test_env_files_parse_as_conda_envs():
         env = yaml.safe_load((ENVS / f"{family}.yaml").read_text())
         assert env["channels"] == ["conda-forge", "nodefaults"]
         assert "python=3.11" in env["dependencies"] and "pip" in env["dependencies"]
+
+
+def test_every_cluster_job_states_its_memory_and_time():
+    """A rule sent to the cluster carries mem_mb and runtime itself: a user's own profile, with
+    other default-resources, cannot leave it with the cluster's defaults."""
+    local = _local_rules()
+    missing = {
+        rule: [key for key in ("mem_mb=", "runtime=") if key not in block]
+        for rule, block in _rule_blocks().items()
+        if rule not in local
+    }
+    assert not {rule: keys for rule, keys in missing.items() if keys}

@@ -19,6 +19,7 @@ import huggingface_hub
 import pytest
 from conftest import REPO, snakemake_env
 from selfcodealign.cli import main
+from test_envs import _local_rules as local_rules
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -94,12 +95,3 @@ def test_hub_models_are_staged_by_a_local_job_that_their_users_wait_for():
             rf"rule instruct_shard:\n    input: [^\n]*results/base-models/{model}", text
         )
     assert "stage_model" in local_rules()
-
-
-def local_rules() -> set[str]:
-    """The rules declared local (run where snakemake runs) in the rule files."""
-    names = set()
-    for path in (REPO / "workflow" / "rules").glob("*.smk"):
-        for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", path.read_text(), re.M):
-            names |= set(re.findall(r"\w+", block))
-    return names

@@ -280,6 +280,9 @@ rule seeds_snippets:
         "../../envs/seeds.yaml"
     container:
         image("seeds")
+    resources:
+        mem_mb=more_memory(4000),
+        runtime=more_time(60),
     params:
         key=lambda wildcards: determinants("generation", seed=SEED),
         sources=lambda wildcards, input: " ".join(

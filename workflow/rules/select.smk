@@ -87,6 +87,10 @@ rule select:
         "../../envs/sandbox.yaml"
     container:
         image("sandbox")
+    resources:
+        # MinHash signatures and the LSH index of the passing responses.
+        mem_mb=more_memory(16000),
+        runtime=more_time(240),
     params:
         key=lambda wildcards: determinants(
             "selection", selection=generated(wildcards)["selection"], seed=SEED
