@@ -29,7 +29,7 @@ import yaml
 from conftest import REPO, copy_workflow, snakemake_env
 from slurm_cluster import ClusterUnavailable, start_cluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 MODELS = ("smollm2", "tiny")
 DATASETS = {"smollm2": "smollm2-data", "tiny": "tiny-data"}
