@@ -78,7 +78,7 @@ lint: install
 	snakemake --lint --configfile config/demo.yaml
 	snakemake --lint  # every paper table in one DAG
 
-unit: install install-envs
+unit: install install-envs install-vllm
 	pytest $(addprefix --ignore=,$(ENV_TESTS))
 	status=0; $(foreach family,$(ENV_FAMILIES),.venvs/$(family)/bin/python -m pytest \
 		$(ENV_TESTS_$(family)) || status=1;) exit $$status
