@@ -67,3 +67,15 @@ def test_job_runs_snakemakes_interpreter_without_an_activated_venv(tmp_path: Pat
     details = result.stderr[-4000:] + (log.read_text() if log.exists() else "")
     assert result.returncode == 0, details
     assert (workdir / target).stat().st_size > 0
+
+
+def test_every_mode_puts_the_shim_first_and_only_no_mode_sets_pythonpath(tmp_path, monkeypatch):
+    from selfcodealign.interpreter import set_job_interpreter
+
+    for methods, sets_pythonpath in ((["apptainer"], False), (["conda"], False), ([], True)):
+        monkeypatch.setenv("PATH", BARE_PATH)
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+        set_job_interpreter(methods, "/checkout/workflow", tmp_path / "shim")
+        # a rule without env or image (a download on the host) still finds this interpreter
+        assert os.environ["PATH"].split(os.pathsep)[0] == str(tmp_path / "shim" / "bin")
+        assert ("PYTHONPATH" in os.environ) is sets_pythonpath, methods

@@ -40,7 +40,7 @@ from selfcodealign.experiments import (
     row_name,
     without,
 )
-from selfcodealign.interpreter import SELF_CONTAINED, interpreter_problem, run_jobs_here
+from selfcodealign.interpreter import interpreter_problem, set_job_interpreter
 from selfcodealign.stage_model import token_variable
 
 # One line per problem, before any job runs: the schema's, then the references between entries.
@@ -52,15 +52,15 @@ except ConfigError as error:
     sys.exit(f"error: {error}")
 
 # Jobs run `python -m selfcodealign`. With --sdm conda or apptainer, the python of the
-# rule's env or image (each installs the package); otherwise the interpreter running Snakemake,
-# through a shim first on the jobs' PATH, never whatever `python` a job's PATH finds first.
+# rule's env or image (each installs the package); otherwise (and for a rule with neither) the
+# interpreter running Snakemake, through a shim first on the jobs' PATH, never whatever `python`
+# a job's PATH finds first.
 DEPLOYMENT = {
     method.item_to_choice() for method in workflow.deployment_settings.deployment_method
 }
 if problem := interpreter_problem(DEPLOYMENT):
     sys.exit(f"error: {problem}")
-if not SELF_CONTAINED & DEPLOYMENT:
-    run_jobs_here(PACKAGE_DIR)
+set_job_interpreter(DEPLOYMENT, PACKAGE_DIR)
 
 
 # A gated Hub model (Llama 3) needs a token where it is staged; without one, public models

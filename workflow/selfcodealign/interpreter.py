@@ -55,8 +55,19 @@ def interpreter_problem(
     )
 
 
-def run_jobs_here(package_dir: str | Path, shim_dir: str | Path = ".snakemake/interpreter") -> None:
-    """Without conda or a container: jobs (which inherit this environment) run this interpreter
-    through the shim, and this checkout's package whichever copy the interpreter holds."""
-    for name, entry in (("PATH", python_shim(shim_dir)), ("PYTHONPATH", str(package_dir))):
-        os.environ[name] = os.pathsep.join(filter(None, [entry, os.environ.get(name)]))
+def prepend(name: str, entry: str) -> None:
+    os.environ[name] = os.pathsep.join(filter(None, [entry, os.environ.get(name)]))
+
+
+def set_job_interpreter(
+    deployment_methods: Iterable[str],
+    package_dir: str | Path,
+    shim_dir: str | Path = ".snakemake/interpreter",
+) -> None:
+    """Jobs inherit this environment. The shim comes first on their PATH whatever the mode: a
+    conda env's activation and an image's own PATH come before it, and a rule with neither
+    (a download on the host) runs this interpreter. Without conda or a container, jobs also
+    run this checkout's package, whichever copy the interpreter holds."""
+    prepend("PATH", python_shim(shim_dir))
+    if not SELF_CONTAINED & set(deployment_methods):
+        prepend("PYTHONPATH", str(package_dir))
