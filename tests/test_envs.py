@@ -107,7 +107,9 @@ def _rule_blocks() -> dict[str, str]:
 
 
 # Downloads on the submitting node run on the host: the images have no network.
-HOST_ONLY = {"stage_model"}
+HOST_ONLY = {
+    "stage_model", "seeds_plan", "seeds_benchmark_texts", "benchmark_data", "external_dataset"
+}  # fmt: skip
 
 
 def _local_rules() -> set[str]:

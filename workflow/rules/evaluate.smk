@@ -4,7 +4,8 @@
 # benchmark data (hash-checked) -> codegen (samples, resumable) -> evaluate (EvalPlus scoring).
 
 
-# Downloads run on the login node: compute nodes often have no internet.
+# Downloads run on the login node: compute nodes often have no internet. They run on the host,
+# not in an image (the images have no network).
 localrules:
     benchmark_data,
 
@@ -16,8 +17,6 @@ rule benchmark_data:
         f"{LOGS}/evaluate/data-{{benchmark}}.log",
     conda:
         "../../envs/sandbox.yaml"
-    container:
-        image("sandbox")
     params:
         pin=lambda wildcards: dumps(EVALUATION["datasets"][wildcards.benchmark]),
     shell:

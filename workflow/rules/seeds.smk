@@ -3,8 +3,9 @@
 # (subsample_of) runs only the gather, on the other's records.
 
 
-# On the submitting node: the plan lists the source (a Hub listing needs the internet), the
-# benchmark texts download MBPP, and the gathers only join files.
+# On the submitting node: the plan stages the source (a Hub dataset's files), the benchmark
+# texts download MBPP (both on the host, not in an image: the images have no network), and the
+# gathers only join files.
 localrules:
     seeds_plan,
     seeds_benchmark_texts,
@@ -21,8 +22,6 @@ rule seeds_plan:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
-    container:
-        image("seeds")
     params:
         key=lambda wildcards: determinants(
             "seeds",
@@ -73,8 +72,6 @@ rule seeds_benchmark_texts:
         seedset=one_of(EXP.seed_roots()),
     conda:
         "../../envs/seeds.yaml"
-    container:
-        image("seeds")
     params:
         key=lambda wildcards: determinants("seeds"),
         decontamination=seed_settings("decontamination"),

@@ -3,7 +3,8 @@
 # External datasets are read as they are.
 
 
-# A Hub dataset downloads on the submitting node: compute nodes often have no internet.
+# A Hub dataset downloads on the submitting node: compute nodes often have no internet. It runs
+# on the host, not in an image (the images have no network).
 # Joining the sandbox's shards takes seconds: not worth a cluster job.
 localrules:
     external_dataset,
@@ -121,8 +122,6 @@ rule external_dataset:
         dataset=one_of(EXP.external()),
     conda:
         "../../envs/seeds.yaml"
-    container:
-        image("seeds")
     params:
         key=lambda wildcards: determinants(
             "selection", external=dataset(wildcards).settings["external"]
