@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from spython.main.parse.parsers import SingularityParser
-from test_envs import FAMILIES, VENVS, pins
+from test_envs import FAMILIES, VENVS, pins, pip_section
 
 REPO = Path(__file__).resolve().parents[1]
 CONTAINERS = REPO / "containers"
@@ -56,22 +56,15 @@ def test_pins_equal_the_env_files(family: str):
     for line in parser.raw_post:
         for name, version in PIN.findall(line):
             installed[name.lower()] = version
-    expected = {}
-    for name, version in pins(family).items():
-        # The env line keeps extras (pyright[nodejs]); compare like with like.
-        line = next(
-            entry
-            for entry in _env_lines(family)
-            if entry.lower().startswith(name) and "==" in entry
-        )
-        expected[line.split("==")[0].lower()] = version
+    # Read from the env file's lines with the same pattern, extras kept (pyright[nodejs]).
+    expected = {
+        name.lower(): version
+        for line in pip_section(REPO / "envs" / f"{family}.yaml")
+        for name, version in PIN.findall(line)
+    }
+    # every pinned requirement was read (names without their extras)
+    assert {re.sub(r"\[.*\]", "", name) for name in expected} == set(pins(family))
     assert installed == expected
-
-
-def _env_lines(family: str) -> list[str]:
-    from env_venv import pip_section
-
-    return pip_section(REPO / "envs" / f"{family}.yaml")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

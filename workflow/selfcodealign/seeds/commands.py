@@ -105,17 +105,17 @@ def _dedup(args: argparse.Namespace) -> int:
 def _judge(args: argparse.Namespace) -> int:
     """One shard of the judge: every seed's verdict, resumably (a killed job continues)."""
     from selfcodealign.config import validate_section
+    from selfcodealign.experiments import RUNTIME_KEYS, without
     from selfcodealign.generation import load_backend
     from selfcodealign.instruct.runner import shard_rows
     from selfcodealign.resumable import ResumableOutput, file_digest, fingerprint
     from selfcodealign.seeds.judge import judge_verdicts
 
     model = validate_section(args.model, "model")
-    settings = {k: v for k, v in args.settings.items() if k not in ("batch_size", "shards")}
     sink = ResumableOutput(
         args.output,
         fingerprint(
-            settings=settings,
+            settings=without(args.settings, RUNTIME_KEYS["judge"]),
             model=model,
             seed=args.seed,
             input=file_digest(args.input),

@@ -94,13 +94,13 @@ def plan_shards(
             }
             for i in range(shards)
         ]
+    per_shard = math.ceil(source["max_rows"] / shards) if source.get("max_rows") else None
     # A dataset that is already a local directory needs no staging.
     hub = kind == "hf" and not Path(source["dataset"]).expanduser().is_dir()
     if hub and source.get("stage", True):
         if stage_dir is None:
             raise ValueError("a staged hf source needs a directory to download into")
         files, commit = stage_hub_files(source, stage_dir)
-        per_shard = math.ceil(source["max_rows"] / shards) if source.get("max_rows") else None
         return [
             {
                 "kind": "parquet",
@@ -116,7 +116,6 @@ def plan_shards(
             for i in range(shards)
         ]
     if kind == "hf":
-        per_shard = math.ceil(source["max_rows"] / shards) if source.get("max_rows") else None
         return [
             {
                 "kind": "hf",
