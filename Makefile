@@ -6,6 +6,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
+# libgomp's threads (torch on CPU) spin 300,000 rounds before they sleep. Where other work
+# shares the cores (a loaded runner, a login node) a spinning thread holds a core its
+# preempted partner needs: a 2-thread demo-model build took 3.2x its quiet time beside
+# `stress --cpu 2`, and 2.0x with 1,000 rounds (as fast as sleeping at once, which is slower idle).
+export GOMP_SPINCOUNT ?= 1000
 
 VLLM_VENV ?= .venv-vllm
 
