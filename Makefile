@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 # libgomp's threads (torch on CPU) spin 300,000 rounds before they sleep. Where other work
-# shares the cores (a loaded runner, a login node) a spinning thread holds a core its
-# preempted partner needs: a 2-thread demo-model build took 3.2x its quiet time beside
-# `stress --cpu 2`, and 2.0x with 1,000 rounds (as fast as sleeping at once, which is slower idle).
-export GOMP_SPINCOUNT ?= 1000
+# shares the cores (a loaded runner, a login node), a spinning thread holds a core that its
+# preempted partner needs. benchmarks/omp_spin.py, a 2-thread demo-model build beside 2 busy
+# processes: 4.8x its idle time by default, 2.7x with 10,000 rounds, which cost 6% idle.
+export GOMP_SPINCOUNT ?= 10000
 
 VLLM_VENV ?= .venv-vllm
 
