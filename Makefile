@@ -9,8 +9,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # libgomp's threads (torch on CPU) spin 300,000 rounds before they sleep. Where other work
 # shares the cores (a loaded runner, a login node), a spinning thread holds a core that its
 # preempted partner needs. benchmarks/omp_spin.py, a 2-thread demo-model build beside 2 busy
-# processes: 4.8x its idle time by default, 2.7x with 10,000 rounds, which cost 6% idle.
-export GOMP_SPINCOUNT ?= 10000
+# processes: 4.8x its idle time by default, 2.5x with 1,000 rounds (idle: 1.3x). `make test`
+# beside `stress --cpu 2` took 23 min with 1,000 rounds, 28 min with 10,000 (idle: 1.06x).
+export GOMP_SPINCOUNT ?= 1000
 
 VLLM_VENV ?= .venv-vllm
 

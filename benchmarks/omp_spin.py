@@ -9,7 +9,7 @@ The job is the demo model's build (``selfcodealign instruct demo-model``, torch 
 ``--threads`` OpenMP threads), shortened to ``--steps`` optimizer steps. It runs on an idle
 machine and beside ``--load`` busy processes (as ``stress --cpu N`` loads a machine), each
 time with libgomp's default spin (``GOMP_SPINCOUNT`` unset: 300,000 rounds before a waiting
-thread sleeps) and with each ``--spincount`` (the Makefile sets 10000 for its targets). Each
+thread sleeps) and with each ``--spincount`` (the Makefile sets 1000 for its targets). Each
 setting runs ``--repeats`` times, the settings taking turns so that a drift in the machine's
 load hits all alike. It prints each setting's median wall time and its ratio to the idle
 machine's default spin, measured in the same run. It asserts nothing about timings: the
