@@ -9,8 +9,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # libgomp's threads (torch on CPU) spin 300,000 rounds before they sleep. Where other work
 # shares the cores (a loaded runner, a login node), a spinning thread holds a core that its
 # preempted partner needs. benchmarks/omp_spin.py, a 2-thread demo-model build beside 2 busy
-# processes: 4.8x its idle time by default, 2.5x with 1,000 rounds (idle: 1.3x). `make test`
-# beside `stress --cpu 2` took 23 min with 1,000 rounds, 28 min with 10,000 (idle: 1.06x).
+# processes: 4.8x its idle time by default, 2.5x with 1,000 rounds, 2.7x with 10,000 (which
+# cost 1.06x idle, against 1.3x for 1,000). Yet `make test` beside `stress --cpu 2` took 23 min
+# with 1,000 rounds (3 runs) and 28 and 33 min with 10,000.
 export GOMP_SPINCOUNT ?= 1000
 
 VLLM_VENV ?= .venv-vllm
